@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The data path's objects: engines, queues, group slots, answer buffers.
+ *
+ * Threading: everything belongs to the thread that runs the engine, except
+ * what iopf_group_respond() touches (a group's state, its queue's outstanding
+ * list, free list and pending answers), which q->lock guards, so that groups
+ * can be answered from any thread.
+ */
+#ifndef IOPF_CORE_H
+#define IOPF_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "internal.h"
+#include "uapi/iommufd.h"
+
+#define FAULT_SIZE sizeof(struct iommu_hwpt_pgfault)
+#define RESP_SIZE sizeof(struct iommu_hwpt_page_response)
+
+#define DEFAULT_BATCH 128
+#define DEFAULT_MAX_GROUP 4096
+#define MAX_MAX_GROUP 65536
+#define INLINE_FAULTS 4
+#define SLOT_CHUNK 64
+/* At most this many answers go in one write: the mock's socket must hold a
+ * whole write, and one write per this many answers costs nothing. */
+#define MAX_WRITE_ANSWERS 2048
+
+#define KNOWN_FAULT_FLAGS (IOPF_FAULT_PASID_VALID | IOPF_FAULT_LAST_PAGE)
+#define KNOWN_PERM                                                              \
+	(IOPF_PERM_READ | IOPF_PERM_WRITE | IOPF_PERM_EXEC | IOPF_PERM_PRIV)
+
+enum group_state {
+	G_FREE = 0,
+	G_ASSEMBLING, /* records arriving, no LAST_PAGE yet */
+	G_READY, /* complete, on the engine's ready list */
+	G_HANDED, /* given to the caller */
+	G_EXPIRED, /* answered INVALID by the deadline; caller still holds it */
+};
+
+struct iopf_group {
+	struct iopf_queue *q;
+	struct iopf_group *next; /* free list, or the engine's ready list */
+	struct iopf_group *oprev, *onext; /* the queue's outstanding list */
+	uint64_t tag;
+	uint64_t t_read;
+	void *user;
+	struct iopf_fault *faults;
+	uint32_t count, cap;
+	uint32_t cookie;
+	_Atomic uint32_t state;
+	struct iopf_fault inline_faults[INLINE_FAULTS];
+};
+
+/* Answers in the kernel's layout, ready to be written, with what the library
+ * needs to report each one's outcome. */
+#define ANS_AUTO (1ull << 63) /* tag bit: sent by the library itself */
+struct ans_buf {
+	struct iommu_hwpt_page_response *rsp;
+	uint64_t *tags;
+	uint32_t n, off, cap;
+};
+
+struct iopf_queue {
+	struct iopf_engine *e;
+	struct iopf_ctx *ctx;
+	struct iopf_queue *enext; /* the engine's list of queues */
+	uint32_t fault_id;
+	int fd; /* the fault fd: read records, write answers */
+	int poll_fd; /* what to wait on: the fault fd, or the backend's */
+	bool hooks; /* the backend stands behind the fd (the mock) */
+	iopf_handler_fn handler;
+	iopf_answered_fn answered;
+	void *user;
+	uint64_t deadline_ns;
+	uint32_t max_group;
+
+	/* read side: the engine's thread only */
+	unsigned char *buf;
+	uint32_t buf_records;
+	bool readable; /* read again without waiting first */
+	bool polled; /* the last wait said readable: a 0 read means no fit */
+	int error; /* fatal for this queue, reported once */
+	bool error_reported;
+	struct iopf_group *assembling;
+	bool dropping; /* skipping the rest of a group we could not hold */
+	uint32_t drop_cookie;
+
+	/* engine-private state (in-flight operations) */
+	unsigned int inflight;
+	bool read_inflight, poll_inflight, write_inflight;
+
+	pthread_mutex_t lock; /* guards what follows */
+	struct iopf_group *free_head, *free_tail;
+	struct iopf_group outstanding; /* list head: READY and HANDED groups */
+	struct ans_buf pending; /* answered, not yet given to an engine */
+	void **chunks;
+	uint32_t nchunks;
+	uint64_t next_tag;
+	uint32_t nexpired;
+
+	struct ans_buf inflight_ans; /* being written: the engine's thread */
+	struct iopf_stats stats;
+};
+
+struct engine_ops {
+	int (*init)(struct iopf_engine *e, const struct iopf_engine_opts *o);
+	void (*fini)(struct iopf_engine *e);
+	int (*add_queue)(struct iopf_engine *e, struct iopf_queue *q);
+	/* Stops every operation of q and waits until none is in flight. */
+	void (*del_queue)(struct iopf_engine *e, struct iopf_queue *q);
+	/* Writes pending answers, reads what is ready, and if nothing became
+	 * ready waits at most timeout_ms (-1: forever) for something. */
+	int (*run)(struct iopf_engine *e, int timeout_ms);
+	int (*fd)(const struct iopf_engine *e);
+};
+
+struct iopf_engine {
+	const struct engine_ops *ops;
+	uint32_t kind;
+	uint32_t ring_entries;
+	struct iopf_queue *queues;
+	unsigned int nqueues;
+	struct iopf_group *ready_head, *ready_tail;
+	unsigned int nready;
+	int wake_fd; /* eventfd: another thread queued answers */
+	atomic_bool wake_pending;
+	_Atomic pthread_t owner; /* the thread that last ran the engine */
+	atomic_bool owner_set;
+	bool in_run;
+	void *priv;
+};
+
+extern const struct engine_ops iopf_engine_plain_ops;
+extern const struct engine_ops iopf_engine_uring_ops;
+
+/* group.c */
+int queue_slots_init(struct iopf_queue *q);
+void queue_slots_fini(struct iopf_queue *q);
+int queue_ingest(struct iopf_queue *q, ssize_t res);
+int queue_read_result(struct iopf_queue *q, ssize_t res);
+bool queue_has_answers(struct iopf_queue *q);
+int queue_take_answers(struct iopf_queue *q);
+void queue_answers_done(struct iopf_queue *q, ssize_t res);
+int queue_write_sync(struct iopf_queue *q);
+void queue_expire(struct iopf_queue *q, uint64_t now);
+int64_t queue_next_expiry(struct iopf_queue *q);
+void queue_answer_all_invalid(struct iopf_queue *q);
+
+/* engine.c */
+void engine_push_ready(struct iopf_engine *e, struct iopf_group *g);
+void engine_wake(struct iopf_engine *e);
+void engine_drain_wake(struct iopf_engine *e);
+int engine_timeout(struct iopf_engine *e, int timeout_ms);
+
+/* I/O through the backend's hooks, for the plain engine and teardown. */
+ssize_t q_read(struct iopf_queue *q);
+ssize_t q_write(struct iopf_queue *q, const void *buf, size_t len);
+int q_read_prepare(struct iopf_queue *q, ssize_t *res);
+ssize_t q_read_done(struct iopf_queue *q, ssize_t res);
+ssize_t q_write_done(struct iopf_queue *q, const void *buf, size_t len,
+		     ssize_t res);
+
+#endif

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The io_uring engine: one ring for any number of queues.
+ *
+ * Per queue at most one READ, one POLL and one WRITE are in flight. Each run
+ * queues, for every queue, the WRITE of its pending answers and its next READ,
+ * and submits them all in one io_uring_enter. A queue whose last read filled
+ * the buffer is read again at once; otherwise the READ is linked behind a
+ * one-shot POLL_ADD, so that nothing is read blind and a group left behind
+ * because it did not fit (still EPOLLIN: iommufd_fault_fops_poll) is found
+ * at once. The fault fd has O_NONBLOCK set (see iopf_queue_new), which lets
+ * both run inline in the submitting task rather than in io-wq.
+ *
+ * Backends with hooks (the mock) must see each read before it happens, so
+ * there the POLL is not linked: its completion lets the next run prepare and
+ * submit the READ.
+ */
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+
+enum {
+	OP_POLL = 1,
+	OP_READ = 2,
+	OP_WRITE = 3,
+	OP_WAKE = 4,
+	OP_IGNORE = 5,
+	OP_MASK = 7,
+};
+
+struct uring {
+	struct io_uring ring;
+	bool wake_armed;
+	unsigned int queued; /* SQEs prepared, not yet submitted */
+};
+
+static inline uint64_t ud(struct iopf_queue *q, unsigned int op)
+{
+	return (uint64_t)(uintptr_t)q | op;
+}
+
+static struct io_uring_sqe *get_sqe(struct uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe) {
+		/* The SQ is full: send what is there and take a fresh slot. */
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	if (sqe)
+		u->queued++;
+	return sqe;
+}
+
+static int uring_init(struct iopf_engine *e, const struct iopf_engine_opts *o)
+{
+	struct io_uring_params p;
+	struct uring *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (!u)
+		return -ENOMEM;
+	/* No COOP_TASKRUN or DEFER_TASKRUN: both hold completions back until
+	 * the task enters io_uring again, and a caller that sleeps in its own
+	 * epoll on the ring fd would never see them. No SINGLE_ISSUER: an
+	 * engine may be run from one thread and later from another. */
+	memset(&p, 0, sizeof(p));
+	rc = io_uring_queue_init_params(e->ring_entries, &u->ring, &p);
+	if (rc) {
+		free(u);
+		return rc;
+	}
+	e->priv = u;
+	return 0;
+}
+
+static void uring_fini(struct iopf_engine *e)
+{
+	struct uring *u = e->priv;
+
+	io_uring_queue_exit(&u->ring);
+	free(u);
+}
+
+static int uring_fd(const struct iopf_engine *e)
+{
+	const struct uring *u = e->priv;
+
+	return u->ring.ring_fd;
+}
+
+static int uring_add_queue(struct iopf_engine *e, struct iopf_queue *q)
+{
+	/* Nothing to register: the queue's first run reads it. */
+	return 0;
+}
+
+static void prep_write(struct uring *u, struct iopf_queue *q)
+{
+	struct ans_buf *w = &q->inflight_ans;
+	struct io_uring_sqe *sqe;
+	uint32_t n;
+
+	if (q->write_inflight || queue_take_answers(q) <= 0)
+		return;
+	n = w->n - w->off;
+	if (n > MAX_WRITE_ANSWERS)
+		n = MAX_WRITE_ANSWERS;
+	sqe = get_sqe(u);
+	if (!sqe)
+		return;
+	io_uring_prep_write(sqe, q->fd, &w->rsp[w->off], n * (unsigned)RESP_SIZE,
+			    0);
+	io_uring_sqe_set_data64(sqe, ud(q, OP_WRITE));
+	q->write_inflight = true;
+	q->inflight++;
+}
+
+/* Queues the next READ (and POLL) of q. A read the backend answers by itself
+ * is consumed at once; at most a few, so one run stays bounded. */
+static void prep_read(struct uring *u, struct iopf_queue *q)
+{
+	size_t len;
+	ssize_t res;
+
+	for (int i = 0; i < 4; i++) {
+		struct io_uring_sqe *sqe;
+
+		if (q->read_inflight || q->poll_inflight || q->error)
+			return;
+		len = (size_t)q->buf_records * FAULT_SIZE;
+		if (!q->readable && q->hooks) {
+			sqe = get_sqe(u);
+			if (!sqe)
+				return;
+			io_uring_prep_poll_add(sqe, q->poll_fd, POLLIN);
+			io_uring_sqe_set_data64(sqe, ud(q, OP_POLL));
+			q->poll_inflight = true;
+			q->inflight++;
+			return;
+		}
+		if (q_read_prepare(q, &res)) {
+			queue_read_result(q, res);
+			continue;
+		}
+		if (!q->readable) {
+			sqe = get_sqe(u);
+			if (!sqe)
+				return;
+			io_uring_prep_poll_add(sqe, q->poll_fd, POLLIN);
+			io_uring_sqe_set_data64(sqe, ud(q, OP_POLL));
+			sqe->flags |= IOSQE_IO_LINK;
+			q->poll_inflight = true;
+			q->inflight++;
+			/* The READ runs only once the poll said readable. */
+			q->polled = true;
+		}
+		sqe = get_sqe(u);
+		if (!sqe)
+			return;
+		io_uring_prep_read(sqe, q->fd, q->buf, (unsigned)len, 0);
+		io_uring_sqe_set_data64(sqe, ud(q, OP_READ));
+		q->read_inflight = true;
+		q->inflight++;
+		return;
+	}
+}
+
+static void arm_wake(struct iopf_engine *e, struct uring *u)
+{
+	struct io_uring_sqe *sqe;
+
+	if (u->wake_armed)
+		return;
+	sqe = get_sqe(u);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_multishot(sqe, e->wake_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, OP_WAKE);
+	u->wake_armed = true;
+}
+
+static void complete(struct iopf_engine *e, struct uring *u,
+		     struct io_uring_cqe *cqe)
+{
+	uint64_t data = io_uring_cqe_get_data64(cqe);
+	struct iopf_queue *q = (struct iopf_queue *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+	int res = cqe->res;
+
+	switch (data & OP_MASK) {
+	case OP_WAKE:
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			u->wake_armed = false;
+		engine_drain_wake(e);
+		return;
+	case OP_IGNORE:
+		return;
+	case OP_POLL:
+		q->poll_inflight = false;
+		q->inflight--;
+		if (res > 0 && (res & POLLIN) && q->hooks) {
+			q->readable = true;
+			q->polled = true;
+		}
+		return;
+	case OP_READ:
+		q->read_inflight = false;
+		q->inflight--;
+		if (res == -ECANCELED) {
+			/* Its POLL failed or was cancelled: poll again. */
+			q->polled = false;
+			return;
+		}
+		queue_read_result(q, q_read_done(q, res));
+		return;
+	case OP_WRITE: {
+		struct ans_buf *w = &q->inflight_ans;
+		uint32_t n = w->n - w->off;
+
+		if (n > MAX_WRITE_ANSWERS)
+			n = MAX_WRITE_ANSWERS;
+		q->write_inflight = false;
+		q->inflight--;
+		queue_answers_done(q, q_write_done(q, &w->rsp[w->off],
+						   n * RESP_SIZE, res));
+		return;
+	}
+	}
+}
+
+static unsigned int reap(struct iopf_engine *e, struct uring *u)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, n = 0;
+
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		complete(e, u, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&u->ring, n);
+	return n;
+}
+
+static int uring_run(struct iopf_engine *e, int timeout_ms)
+{
+	struct uring *u = e->priv;
+	unsigned int before = e->nready;
+	uint64_t end = 0;
+	int rc = 0;
+
+	if (timeout_ms > 0)
+		end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (int iter = 0;; iter++) {
+		struct io_uring_cqe *cqe = NULL;
+		struct __kernel_timespec ts, *tsp = NULL;
+		unsigned int wait_nr = 1;
+
+		atomic_store(&e->wake_pending, false);
+		arm_wake(e, u);
+		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+			prep_write(u, q);
+			prep_read(u, q);
+		}
+		if (e->nready > before || timeout_ms == 0 || iter > 0)
+			wait_nr = 0;
+		if (wait_nr && timeout_ms > 0) {
+			uint64_t now = now_ns();
+
+			if (now >= end)
+				break;
+			ts.tv_sec = (long long)((end - now) / 1000000000ull);
+			ts.tv_nsec = (long long)((end - now) % 1000000000ull);
+			tsp = &ts;
+		}
+		if (u->queued || wait_nr) {
+			u->queued = 0;
+			if (tsp)
+				rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe,
+								      wait_nr, tsp, NULL);
+			else
+				rc = io_uring_submit_and_wait(&u->ring, wait_nr);
+			if (rc == -ETIME || rc == -EINTR || rc == -EAGAIN ||
+			    rc == -EBUSY)
+				rc = 0;
+			if (rc < 0)
+				return rc;
+		}
+		reap(e, u);
+		/* A completion that made a queue readable again (a full
+		 * batch, a grown buffer, a poll) is worth one more round
+		 * before waiting; new groups or a zero timeout end the run. */
+		if (e->nready > before || timeout_ms == 0 || iter > 0)
+			break;
+	}
+	return 0;
+}
+
+/* Cancels what q has in flight and reaps until none is left; completions of
+ * other queues meanwhile are handled as usual. Records read meanwhile are
+ * ingested, so that teardown answers them. */
+static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
+{
+	struct uring *u = e->priv;
+	struct io_uring_sqe *sqe;
+
+	q->error = q->error ? q->error : -ECANCELED;
+	if (q->poll_inflight && (sqe = get_sqe(u))) {
+		io_uring_prep_cancel64(sqe, ud(q, OP_POLL), 0);
+		io_uring_sqe_set_data64(sqe, OP_IGNORE);
+	}
+	if (q->read_inflight && (sqe = get_sqe(u))) {
+		io_uring_prep_cancel64(sqe, ud(q, OP_READ), 0);
+		io_uring_sqe_set_data64(sqe, OP_IGNORE);
+	}
+	while (q->inflight) {
+		u->queued = 0;
+		if (io_uring_submit_and_wait(&u->ring, 1) < 0)
+			break;
+		reap(e, u);
+	}
+	u->queued = 0;
+	io_uring_submit(&u->ring);
+	reap(e, u);
+}
+
+const struct engine_ops iopf_engine_uring_ops = {
+	.init = uring_init,
+	.fini = uring_fini,
+	.add_queue = uring_add_queue,
+	.del_queue = uring_del_queue,
+	.run = uring_run,
+	.fd = uring_fd,
+};

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Records -> groups, cookie bookkeeping, exactly-once answers, left-over
+ * answers. Nothing here allocates once a queue has seen its largest burst:
+ * group slots and answer buffers grow geometrically and are reused.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static void olist_init(struct iopf_group *head)
+{
+	head->onext = head->oprev = head;
+}
+
+static void olist_add_tail(struct iopf_group *head, struct iopf_group *g)
+{
+	g->oprev = head->oprev;
+	g->onext = head;
+	head->oprev->onext = g;
+	head->oprev = g;
+}
+
+static void olist_del(struct iopf_group *g)
+{
+	g->oprev->onext = g->onext;
+	g->onext->oprev = g->oprev;
+	g->onext = g->oprev = g;
+}
+
+static int ans_reserve(struct ans_buf *a, uint32_t more)
+{
+	uint32_t cap = a->cap ? a->cap : 64;
+	void *p;
+
+	if (a->n + more <= a->cap)
+		return 0;
+	while (cap < a->n + more)
+		cap *= 2;
+	p = realloc(a->rsp, (size_t)cap * sizeof(*a->rsp));
+	if (!p)
+		return -ENOMEM;
+	a->rsp = p;
+	p = realloc(a->tags, (size_t)cap * sizeof(*a->tags));
+	if (!p)
+		return -ENOMEM;
+	a->tags = p;
+	a->cap = cap;
+	return 0;
+}
+
+static void ans_free(struct ans_buf *a)
+{
+	free(a->rsp);
+	free(a->tags);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Called with q->lock held. */
+static int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
+		    uint64_t tag)
+{
+	struct ans_buf *a = &q->pending;
+	int rc = ans_reserve(a, 1);
+
+	if (rc)
+		return rc;
+	a->rsp[a->n].cookie = cookie;
+	a->rsp[a->n].code = code;
+	a->tags[a->n] = tag;
+	a->n++;
+	return 0;
+}
+
+static int slots_grow(struct iopf_queue *q)
+{
+	struct iopf_group *chunk;
+	void **chunks;
+
+	chunk = calloc(SLOT_CHUNK, sizeof(*chunk));
+	if (!chunk)
+		return -ENOMEM;
+	chunks = realloc(q->chunks, (q->nchunks + 1) * sizeof(*chunks));
+	if (!chunks) {
+		free(chunk);
+		return -ENOMEM;
+	}
+	q->chunks = chunks;
+	q->chunks[q->nchunks++] = chunk;
+	for (int i = 0; i < SLOT_CHUNK; i++) {
+		struct iopf_group *g = &chunk[i];
+
+		g->q = q;
+		g->faults = g->inline_faults;
+		g->cap = INLINE_FAULTS;
+		g->onext = g->oprev = g;
+		g->next = NULL;
+		if (q->free_tail)
+			q->free_tail->next = g;
+		else
+			q->free_head = g;
+		q->free_tail = g;
+	}
+	return 0;
+}
+
+/* Called with q->lock held. Freed slots go to the tail and are taken from the
+ * head, so a slot is reused as late as possible: a second answer to a group
+ * finds it free (-EALREADY) rather than someone else's. */
+static void slot_put(struct iopf_queue *q, struct iopf_group *g)
+{
+	atomic_store(&g->state, G_FREE);
+	g->next = NULL;
+	g->user = NULL;
+	g->count = 0;
+	if (q->free_tail)
+		q->free_tail->next = g;
+	else
+		q->free_head = g;
+	q->free_tail = g;
+}
+
+static struct iopf_group *slot_get(struct iopf_queue *q)
+{
+	struct iopf_group *g;
+
+	if (!q->free_head && slots_grow(q))
+		return NULL;
+	g = q->free_head;
+	q->free_head = g->next;
+	if (!q->free_head)
+		q->free_tail = NULL;
+	g->next = NULL;
+	g->count = 0;
+	g->user = NULL;
+	return g;
+}
+
+int queue_slots_init(struct iopf_queue *q)
+{
+	int rc = pthread_mutex_init(&q->lock, NULL);
+
+	if (rc)
+		return -rc;
+	olist_init(&q->outstanding);
+	rc = slots_grow(q);
+	if (!rc)
+		rc = ans_reserve(&q->pending, 64);
+	if (!rc)
+		rc = ans_reserve(&q->inflight_ans, 64);
+	if (rc) {
+		queue_slots_fini(q);
+		return rc;
+	}
+	return 0;
+}
+
+void queue_slots_fini(struct iopf_queue *q)
+{
+	for (uint32_t c = 0; c < q->nchunks; c++) {
+		struct iopf_group *chunk = q->chunks[c];
+
+		for (int i = 0; i < SLOT_CHUNK; i++)
+			if (chunk[i].faults != chunk[i].inline_faults)
+				free(chunk[i].faults);
+		free(chunk);
+	}
+	free(q->chunks);
+	q->chunks = NULL;
+	q->nchunks = 0;
+	ans_free(&q->pending);
+	ans_free(&q->inflight_ans);
+	pthread_mutex_destroy(&q->lock);
+}
+
+static int group_append(struct iopf_group *g,
+			const struct iommu_hwpt_pgfault *rec)
+{
+	struct iopf_fault *f;
+
+	if (g->count == g->cap) {
+		uint32_t cap = g->cap * 2;
+		struct iopf_fault *nf;
+
+		if (g->faults == g->inline_faults) {
+			nf = malloc(cap * sizeof(*nf));
+			if (nf)
+				memcpy(nf, g->faults, g->count * sizeof(*nf));
+		} else {
+			nf = realloc(g->faults, cap * sizeof(*nf));
+		}
+		if (!nf)
+			return -ENOMEM;
+		g->faults = nf;
+		g->cap = cap;
+	}
+	f = &g->faults[g->count++];
+	f->raw_flags = rec->flags;
+	f->raw_perm = rec->perm;
+	f->flags = rec->flags & KNOWN_FAULT_FLAGS;
+	f->perm = rec->perm & KNOWN_PERM;
+	f->dev_id = rec->dev_id;
+	f->pasid = rec->pasid;
+	f->grpid = rec->grpid;
+	f->length = rec->length;
+	f->addr = rec->addr;
+	f->cookie = rec->cookie;
+	f->__pad = 0;
+	return 0;
+}
+
+/* Called with q->lock held: the group is complete. */
+static void group_close(struct iopf_queue *q, struct iopf_group *g,
+			uint64_t now)
+{
+	g->t_read = now;
+	g->tag = ++q->next_tag;
+	atomic_store(&g->state, G_READY);
+	olist_add_tail(&q->outstanding, g);
+	q->stats.groups++;
+	engine_push_ready(q->e, g);
+}
+
+/*
+ * The kernel's read gives whole groups, every record of a group carrying the
+ * group's cookie and the last one LAST_PAGE (iommufd_fault_fops_read, 6.11+).
+ * A group still open at the end of a read is kept and completed by the next
+ * read; a new cookie while a group is open closes the open one as malformed,
+ * since its LAST_PAGE will never come.
+ */
+int queue_ingest(struct iopf_queue *q, ssize_t res)
+{
+	const struct iommu_hwpt_pgfault *rec = (const void *)q->buf;
+	size_t n = (size_t)res / FAULT_SIZE;
+	uint64_t now = now_ns();
+	int rc = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < n; i++, rec++) {
+		struct iopf_group *g = q->assembling;
+
+		if (q->dropping) {
+			if (rec->cookie == q->drop_cookie) {
+				if (rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
+					q->dropping = false;
+				continue;
+			}
+			q->dropping = false;
+		}
+		if (g && g->cookie != rec->cookie) {
+			q->stats.malformed++;
+			q->assembling = NULL;
+			group_close(q, g, now);
+			g = NULL;
+		}
+		if (!g) {
+			g = slot_get(q);
+			if (!g) {
+				rc = -ENOMEM;
+				break;
+			}
+			g->cookie = rec->cookie;
+			atomic_store(&g->state, G_ASSEMBLING);
+			q->assembling = g;
+		}
+		if (g->count >= q->max_group || group_append(g, rec)) {
+			/* Cannot hold it: answer it INVALID so that the
+			 * device is not left waiting, and go on. */
+			ans_push(q, g->cookie, IOPF_RESP_INVALID, ANS_AUTO);
+			q->assembling = NULL;
+			if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
+				q->dropping = true;
+				q->drop_cookie = g->cookie;
+			}
+			slot_put(q, g);
+			rc = -ENOMEM;
+			continue;
+		}
+		q->stats.faults++;
+		if (rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) {
+			q->assembling = NULL;
+			group_close(q, g, now);
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (n > q->stats.max_batch)
+		q->stats.max_batch = n;
+	return rc;
+}
+
+static int queue_grow(struct iopf_queue *q)
+{
+	uint32_t records = q->buf_records * 2;
+	unsigned char *buf;
+
+	if (records > q->max_group)
+		records = q->max_group;
+	buf = realloc(q->buf, (size_t)records * FAULT_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	q->buf = buf;
+	q->buf_records = records;
+	q->stats.grows++;
+	return 0;
+}
+
+/*
+ * What a read's result means. A group that does not fit the buffer is
+ * answered EINVAL by 6.12's iommufd_fault_fops_read and 0 by older kernels;
+ * both mean grow the buffer. A 0 after the fd polled readable is taken as the
+ * latter, a 0 without a poll as an empty queue.
+ * Returns the number of records, or -errno when the queue cannot go on.
+ */
+int queue_read_result(struct iopf_queue *q, ssize_t res)
+{
+	bool polled = q->polled;
+
+	q->polled = false;
+	q->stats.reads++;
+	if (res > 0) {
+		int rc;
+
+		if (res % (ssize_t)FAULT_SIZE) {
+			q->readable = false;
+			return q->error = -EIO;
+		}
+		rc = queue_ingest(q, res);
+		q->readable = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
+		if (rc)
+			return rc;
+		return (int)(res / (ssize_t)FAULT_SIZE);
+	}
+	if (res == 0 && !polled) {
+		q->stats.empty_reads++;
+		q->readable = false;
+		return 0;
+	}
+	if (res == 0 || res == -EINVAL) {
+		if (q->buf_records >= q->max_group) {
+			q->readable = false;
+			if (res == 0) {
+				q->stats.empty_reads++;
+				return 0;
+			}
+			return q->error = -EMSGSIZE;
+		}
+		if (queue_grow(q)) {
+			q->readable = false;
+			return q->error = -ENOMEM;
+		}
+		q->readable = true;
+		return 0;
+	}
+	if (res == -EAGAIN || res == -EINTR) {
+		q->readable = false;
+		return 0;
+	}
+	q->readable = false;
+	return q->error = (int)res;
+}
+
+bool queue_has_answers(struct iopf_queue *q)
+{
+	bool any;
+
+	if (q->inflight_ans.off < q->inflight_ans.n)
+		return true;
+	pthread_mutex_lock(&q->lock);
+	any = q->pending.n > 0;
+	pthread_mutex_unlock(&q->lock);
+	return any;
+}
+
+/* Moves pending answers into the engine's write buffer, if it is empty.
+ * Returns how many answers are waiting to be written. */
+int queue_take_answers(struct iopf_queue *q)
+{
+	struct ans_buf *w = &q->inflight_ans;
+
+	if (w->off < w->n)
+		return (int)(w->n - w->off);
+	pthread_mutex_lock(&q->lock);
+	if (q->pending.n) {
+		struct ans_buf t = *w;
+
+		*w = q->pending;
+		q->pending = t;
+		q->pending.n = q->pending.off = 0;
+	}
+	pthread_mutex_unlock(&q->lock);
+	w->off = 0;
+	if (!w->n)
+		return 0;
+	return (int)w->n;
+}
+
+static void report(struct iopf_queue *q, uint32_t i, int result)
+{
+	struct ans_buf *w = &q->inflight_ans;
+	uint64_t tag = w->tags[i];
+	uint32_t code = w->rsp[i].code;
+
+	if (result == 0) {
+		if (tag & ANS_AUTO)
+			q->stats.answers_auto++;
+		else if (code == IOPF_RESP_SUCCESS)
+			q->stats.answers_success++;
+		else
+			q->stats.answers_invalid++;
+	} else if (result == -EINVAL) {
+		q->stats.answers_stale++;
+	} else {
+		q->stats.answers_failed++;
+	}
+	if (q->answered && !(tag & ANS_AUTO))
+		q->answered(q, tag, w->rsp[i].cookie, code, result, q->user);
+}
+
+/*
+ * A write's result. The kernel takes answers in order and stops at the first
+ * it refuses (iommufd_fault_fops_write): a short count means everything
+ * before the refused one was taken, and -EINVAL that the first one was
+ * refused, typically because the kernel answered that group itself when the
+ * device was detached. That answer alone fails; the rest is written again.
+ */
+void queue_answers_done(struct iopf_queue *q, ssize_t res)
+{
+	struct ans_buf *w = &q->inflight_ans;
+
+	q->stats.writes++;
+	if (res > 0) {
+		uint32_t taken = (uint32_t)((size_t)res / RESP_SIZE);
+
+		for (uint32_t i = 0; i < taken && w->off < w->n; i++)
+			report(q, w->off++, 0);
+	} else if (res == -EINVAL) {
+		report(q, w->off++, -EINVAL);
+	} else if (res == 0 || res == -EAGAIN || res == -EINTR) {
+		/* Nothing taken, nothing refused: try again. */
+	} else {
+		while (w->off < w->n)
+			report(q, w->off++, (int)res);
+	}
+	if (w->off >= w->n)
+		w->n = w->off = 0;
+}
+
+/* Writes every pending answer with write(2): the plain engine's flush, and
+ * the teardown path of both engines. */
+int queue_write_sync(struct iopf_queue *q)
+{
+	int spins = 0;
+
+	while (queue_take_answers(q) > 0) {
+		struct ans_buf *w = &q->inflight_ans;
+		uint32_t n = w->n - w->off;
+		ssize_t res;
+
+		if (n > MAX_WRITE_ANSWERS)
+			n = MAX_WRITE_ANSWERS;
+		res = q_write(q, &w->rsp[w->off], n * RESP_SIZE);
+		if (res == 0 || res == -EAGAIN || res == -EINTR) {
+			if (++spins > 1000)
+				return -EAGAIN;
+		}
+		queue_answers_done(q, res);
+	}
+	return 0;
+}
+
+int64_t queue_next_expiry(struct iopf_queue *q)
+{
+	int64_t t = -1;
+
+	if (!q->deadline_ns)
+		return -1;
+	pthread_mutex_lock(&q->lock);
+	if (q->outstanding.onext != &q->outstanding)
+		t = (int64_t)(q->outstanding.onext->t_read + q->deadline_ns);
+	pthread_mutex_unlock(&q->lock);
+	return t;
+}
+
+/* Answers INVALID for groups older than the deadline. They stay off the free
+ * list until their holder answers (-ETIMEDOUT) or the queue is freed, so a
+ * late answer can never land on another group. */
+void queue_expire(struct iopf_queue *q, uint64_t now)
+{
+	struct iopf_group *g;
+
+	if (!q->deadline_ns)
+		return;
+	pthread_mutex_lock(&q->lock);
+	while ((g = q->outstanding.onext) != &q->outstanding &&
+	       now - g->t_read >= q->deadline_ns) {
+		if (ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO))
+			break;
+		olist_del(g);
+		atomic_store(&g->state, G_EXPIRED);
+		q->nexpired++;
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Teardown: every group read from the kernel and not answered is answered
+ * INVALID, including one still being assembled. */
+void queue_answer_all_invalid(struct iopf_queue *q)
+{
+	struct iopf_group *g;
+
+	pthread_mutex_lock(&q->lock);
+	while ((g = q->outstanding.onext) != &q->outstanding) {
+		olist_del(g);
+		ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO);
+		slot_put(q, g);
+	}
+	if (q->assembling) {
+		ans_push(q, q->assembling->cookie, IOPF_RESP_INVALID, ANS_AUTO);
+		slot_put(q, q->assembling);
+		q->assembling = NULL;
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* ---- the public group API ---------------------------------------------- */
+
+IOPF_EXPORT unsigned int iopf_group_count(const struct iopf_group *g)
+{
+	return g ? g->count : 0;
+}
+
+IOPF_EXPORT const struct iopf_fault *iopf_group_fault(const struct iopf_group *g,
+						      unsigned int i)
+{
+	if (!g || i >= g->count)
+		return NULL;
+	return &g->faults[i];
+}
+
+IOPF_EXPORT uint32_t iopf_group_cookie(const struct iopf_group *g)
+{
+	return g ? g->cookie : 0;
+}
+
+IOPF_EXPORT uint64_t iopf_group_tag(const struct iopf_group *g)
+{
+	return g ? g->tag : 0;
+}
+
+IOPF_EXPORT struct iopf_queue *iopf_group_queue(const struct iopf_group *g)
+{
+	return g ? g->q : NULL;
+}
+
+IOPF_EXPORT void iopf_group_set_user(struct iopf_group *g, void *user)
+{
+	if (g)
+		g->user = user;
+}
+
+IOPF_EXPORT void *iopf_group_user(const struct iopf_group *g)
+{
+	return g ? g->user : NULL;
+}
+
+IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
+{
+	struct iopf_queue *q;
+	uint32_t state;
+	int rc;
+
+	if (!g || !g->q)
+		return -EINVAL;
+	if (code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID)
+		return -EINVAL;
+	q = g->q;
+	pthread_mutex_lock(&q->lock);
+	state = atomic_load(&g->state);
+	if (state == G_EXPIRED) {
+		olist_del(g);
+		q->nexpired--;
+		slot_put(q, g);
+		pthread_mutex_unlock(&q->lock);
+		return -ETIMEDOUT;
+	}
+	if (state != G_HANDED) {
+		pthread_mutex_unlock(&q->lock);
+		return state == G_READY ? -EINVAL : -EALREADY;
+	}
+	rc = ans_push(q, g->cookie, code, g->tag);
+	if (rc) {
+		pthread_mutex_unlock(&q->lock);
+		return rc;
+	}
+	olist_del(g);
+	slot_put(q, g);
+	pthread_mutex_unlock(&q->lock);
+	engine_wake(q->e);
+	return 0;
+}

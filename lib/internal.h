@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef IOPF_INTERNAL_H
+#define IOPF_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libiopf.h>
+
+#include "backend.h"
+
+#define IOPF_EXPORT __attribute__((visibility("default")))
+
+#define IOPF_ERRMSG_MAX 192
+
+struct iopf_ctx {
+	int fd; /* the iommufd, or the mock's stand-in */
+	bool owns_fd;
+	const struct iopf_backend_ops *ops;
+	void *be;
+	char errmsg[IOPF_ERRMSG_MAX];
+};
+
+/* Runs one iommufd command through the context's backend: 0 or -errno. */
+static inline int ctx_ioctl(struct iopf_ctx *ctx, unsigned long cmd, void *arg)
+{
+	return ctx->ops->ioctl(ctx->be, cmd, arg);
+}
+
+/* Records a message for iopf_ctx_errmsg() and returns err (negative). */
+int ctx_fail(struct iopf_ctx *ctx, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ctx_clear_error(struct iopf_ctx *ctx);
+
+/* Sized caller structs: copies min(given size, sizeof) bytes into a zeroed
+ * dst; fails with -EINVAL if the given size is below min_size, or -E2BIG if
+ * bytes past what the library knows are not zero. */
+int copy_sized(void *dst, size_t dst_size, const void *src, size_t min_size);
+
+/* Fills a sized output struct: copies min(user size, ours), keeps its size. */
+int fill_sized(void *dst, const void *src, size_t src_size);
+
+uint64_t now_ns(void);
+
+#endif
