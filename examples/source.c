@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libiopf/mock.h>
+
+#include "source.h"
+
+struct source {
+	struct iopf_ctx *ctx;
+	struct iopf_mock *mock;
+	struct kernel_source *k;
+	uint32_t dev_id, ioas_id, parent_id, nested_id;
+};
+
+/* The driver data of a nested HWPT: for a real VMM, the guest's stage-1
+ * table pointer in the format of the IOMMU (e.g. VT-d's). The mock accepts
+ * any type with a payload. */
+static const uint32_t mock_stage1 = 0xbadbeef;
+
+int source_open(const char *backend, struct source **out)
+{
+	struct iopf_hwpt_args parent = { .size = sizeof(parent) };
+	struct source *s;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (!strcmp(backend, "kernel")) {
+		rc = kernel_source_open(&s->ctx, &s->k);
+		if (rc) {
+			free(s);
+			return rc;
+		}
+		s->dev_id = kernel_source_dev_id(s->k);
+		*out = s;
+		return 0;
+	}
+	if (strcmp(backend, "mock")) {
+		free(s);
+		return -EINVAL;
+	}
+	rc = iopf_mock_new(NULL, &s->mock);
+	if (!rc)
+		rc = iopf_mock_ctx_new(s->mock, &s->ctx);
+	if (!rc)
+		rc = iopf_mock_dev_new(s->mock, &s->dev_id);
+	if (!rc)
+		rc = iopf_ioas_alloc(s->ctx, &s->ioas_id);
+	if (!rc) {
+		parent.flags = IOPF_HWPT_ALLOC_NEST_PARENT;
+		parent.dev_id = s->dev_id;
+		parent.pt_id = s->ioas_id;
+		rc = iopf_hwpt_alloc(s->ctx, NULL, &parent, &s->parent_id);
+	}
+	if (rc) {
+		source_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+struct iopf_ctx *source_ctx(struct source *s)
+{
+	return s->ctx;
+}
+
+uint32_t source_dev_id(struct source *s)
+{
+	return s->dev_id;
+}
+
+int source_attach(struct source *s, struct iopf_queue *q)
+{
+	struct iopf_hwpt_args a = { .size = sizeof(a) };
+	int rc;
+
+	if (s->k) {
+		rc = kernel_source_nested_args(s->k, &a);
+	} else {
+		a.dev_id = s->dev_id;
+		a.pt_id = s->parent_id;
+		a.data_type = 0xdead;
+		a.data_len = sizeof(mock_stage1);
+		a.data = &mock_stage1;
+		rc = 0;
+	}
+	if (!rc)
+		rc = iopf_hwpt_alloc(s->ctx, q, &a, &s->nested_id);
+	if (rc)
+		return rc;
+	rc = s->k ? kernel_source_attach(s->k, s->nested_id)
+		  : iopf_mock_dev_attach(s->mock, s->dev_id, s->nested_id);
+	if (rc) {
+		iopf_destroy(s->ctx, s->nested_id);
+		s->nested_id = 0;
+	}
+	return rc;
+}
+
+int source_fault(struct source *s, uint32_t grpid, uint64_t addr, uint32_t perm,
+		 unsigned int nrec)
+{
+	struct iopf_mock_fault f[64];
+
+	if (s->k) {
+		/* The kernel's mock IOMMU makes one-record groups only. */
+		if (nrec != 1)
+			return -EOPNOTSUPP;
+		return kernel_source_fault(s->k, grpid, addr, perm);
+	}
+	if (!nrec || nrec > 64)
+		return -EINVAL;
+	memset(f, 0, sizeof(f));
+	for (unsigned int i = 0; i < nrec; i++) {
+		f[i].addr = addr + 4096ull * i;
+		f[i].perm = perm;
+	}
+	return iopf_mock_trigger(s->mock, s->dev_id, grpid, f, nrec, NULL);
+}
+
+int source_detach(struct source *s)
+{
+	int rc;
+
+	if (!s->nested_id)
+		return 0;
+	rc = s->k ? kernel_source_detach(s->k)
+		  : iopf_mock_dev_detach(s->mock, s->dev_id);
+	if (!rc)
+		rc = iopf_destroy(s->ctx, s->nested_id);
+	s->nested_id = 0;
+	return rc;
+}
+
+void source_close(struct source *s)
+{
+	if (!s)
+		return;
+	source_detach(s);
+	if (s->k) {
+		kernel_source_close(s->k);
+	} else {
+		if (s->parent_id)
+			iopf_destroy(s->ctx, s->parent_id);
+		if (s->ioas_id)
+			iopf_destroy(s->ctx, s->ioas_id);
+		iopf_mock_free(s->mock);
+	}
+	iopf_ctx_free(s->ctx);
+	free(s);
+}

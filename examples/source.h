@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where the examples' faults come from. A VMM has a real device behind VFIO;
+ * the examples need something that faults on request:
+ *   "mock":   libiopf's built-in mock kernel (no kernel support, no root);
+ *   "kernel": /dev/iommu with the kernel's own mock IOMMU (CONFIG_IOMMUFD_TEST),
+ *             available when the example is built by the real-kernel tier.
+ * Everything a VMM would do itself is done here through the public API: the
+ * fault queue's HWPT is allocated with iopf_hwpt_alloc().
+ */
+#ifndef EXAMPLE_SOURCE_H
+#define EXAMPLE_SOURCE_H
+
+#include <stdint.h>
+
+#include <libiopf.h>
+
+struct source;
+
+int source_open(const char *backend, struct source **out);
+struct iopf_ctx *source_ctx(struct source *s);
+uint32_t source_dev_id(struct source *s);
+/* Allocates a nested HWPT reporting into q and attaches the device to it. */
+int source_attach(struct source *s, struct iopf_queue *q);
+/* Makes the device fault: one group of nrec records at addr, addr + 4K, ... */
+int source_fault(struct source *s, uint32_t grpid, uint64_t addr, uint32_t perm,
+		 unsigned int nrec);
+/* Detaches the device and destroys what source_attach made. */
+int source_detach(struct source *s);
+void source_close(struct source *s);
+
+/* The kernel backend's half (source-kernel.c, or source-kernel-none.c when
+ * the example is built without the kernel's selftest headers). */
+struct kernel_source;
+int kernel_source_open(struct iopf_ctx **ctx, struct kernel_source **out);
+uint32_t kernel_source_dev_id(struct kernel_source *k);
+int kernel_source_nested_args(struct kernel_source *k, struct iopf_hwpt_args *a);
+int kernel_source_attach(struct kernel_source *k, uint32_t hwpt_id);
+int kernel_source_fault(struct kernel_source *k, uint32_t grpid, uint64_t addr,
+			uint32_t perm);
+int kernel_source_detach(struct kernel_source *k);
+void kernel_source_close(struct kernel_source *k);
+
+#endif
