@@ -35,6 +35,7 @@ enum {
 struct uring {
 	struct io_uring ring;
 	bool wake_armed;
+	bool again; /* a completion left work that needs no waiting */
 	unsigned int queued; /* SQEs prepared, not yet submitted */
 };
 
@@ -217,6 +218,9 @@ static void complete(struct iopf_engine *e, struct uring *u,
 			return;
 		}
 		queue_read_result(q, q_read_done(q, res));
+		/* A grown buffer reads again at once. */
+		if (q->readable && res <= 0)
+			u->again = true;
 		return;
 	case OP_WRITE: {
 		struct ans_buf *w = &q->inflight_ans;
@@ -228,6 +232,8 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		q->inflight--;
 		queue_answers_done(q, q_write_done(q, &w->rsp[w->off],
 						   n * RESP_SIZE, res));
+		if (w->off < w->n)
+			u->again = true;
 		return;
 	}
 	}
@@ -247,19 +253,22 @@ static unsigned int reap(struct iopf_engine *e, struct uring *u)
 	return n;
 }
 
+/*
+ * One run: submit every queue's answers and next read together, reap, and go
+ * round again only while a completion left work that needs no waiting: the
+ * rest of a partly taken write, or a read to redo with a grown buffer. Only
+ * the first round may wait.
+ */
 static int uring_run(struct iopf_engine *e, int timeout_ms)
 {
 	struct uring *u = e->priv;
 	unsigned int before = e->nready;
-	uint64_t end = 0;
-	int rc = 0;
+	int rc;
 
-	if (timeout_ms > 0)
-		end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	for (int iter = 0;; iter++) {
+	for (int round = 0; round < 16; round++) {
 		struct io_uring_cqe *cqe = NULL;
-		struct __kernel_timespec ts, *tsp = NULL;
-		unsigned int wait_nr = 1;
+		struct __kernel_timespec ts;
+		unsigned int wait_nr = 0;
 
 		atomic_store(&e->wake_pending, false);
 		arm_wake(e, u);
@@ -267,35 +276,25 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 			prep_write(u, q);
 			prep_read(u, q);
 		}
-		if (e->nready > before || timeout_ms == 0 || iter > 0)
-			wait_nr = 0;
+		if (round == 0 && timeout_ms != 0 && e->nready == before)
+			wait_nr = 1;
+		if (!u->queued && !wait_nr)
+			break;
+		u->queued = 0;
 		if (wait_nr && timeout_ms > 0) {
-			uint64_t now = now_ns();
-
-			if (now >= end)
-				break;
-			ts.tv_sec = (long long)((end - now) / 1000000000ull);
-			ts.tv_nsec = (long long)((end - now) % 1000000000ull);
-			tsp = &ts;
+			ts.tv_sec = timeout_ms / 1000;
+			ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+			rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, wait_nr,
+							      &ts, NULL);
+		} else {
+			rc = io_uring_submit_and_wait(&u->ring, wait_nr);
 		}
-		if (u->queued || wait_nr) {
-			u->queued = 0;
-			if (tsp)
-				rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe,
-								      wait_nr, tsp, NULL);
-			else
-				rc = io_uring_submit_and_wait(&u->ring, wait_nr);
-			if (rc == -ETIME || rc == -EINTR || rc == -EAGAIN ||
-			    rc == -EBUSY)
-				rc = 0;
-			if (rc < 0)
-				return rc;
-		}
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+		    rc != -EBUSY)
+			return rc;
+		u->again = false;
 		reap(e, u);
-		/* A completion that made a queue readable again (a full
-		 * batch, a grown buffer, a poll) is worth one more round
-		 * before waiting; new groups or a zero timeout end the run. */
-		if (e->nready > before || timeout_ms == 0 || iter > 0)
+		if (!u->again)
 			break;
 	}
 	return 0;

@@ -311,12 +311,33 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	return n;
 }
 
+static bool engine_has_answers(struct iopf_engine *e)
+{
+	for (struct iopf_queue *q = e->queues; q; q = q->enext)
+		if (q->write_inflight || queue_has_answers(q))
+			return true;
+	return false;
+}
+
+/* Runs the engine until every queued answer was written, or refused, or
+ * failed: a write the kernel took in part is resumed, and one still in flight
+ * in io_uring is waited for. */
 IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 {
 	int rc;
 
 	if (!e)
 		return -EINVAL;
-	rc = engine_run(e, 0);
-	return rc < 0 ? rc : 0;
+	for (int i = 0; i < 1000; i++) {
+		rc = engine_run(e, 0);
+		if (rc < 0)
+			return rc;
+		if (!engine_has_answers(e))
+			return 0;
+		/* Still in flight: give the completion a moment. */
+		rc = engine_run(e, 1);
+		if (rc < 0)
+			return rc;
+	}
+	return engine_has_answers(e) ? -EAGAIN : 0;
 }
