@@ -75,18 +75,26 @@ static int plain_fd(const struct iopf_engine *e)
 	return p->epfd;
 }
 
-static int read_queue(struct iopf_queue *q)
+static int read_queue(struct plain *p, struct iopf_queue *q)
 {
-	int got = 0;
+	int got = 0, rc = 0;
 
 	for (int i = 0; i < MAX_READS_PER_RUN && q->readable && !q->error; i++) {
-		int rc = queue_read_result(q, q_read(q));
-
+		rc = queue_read_result(q, q_read(q));
 		if (rc < 0)
-			return rc;
+			break;
 		got += rc;
 	}
-	return got;
+	/*
+	 * A queue in error reads no more, but its fd can stay readable for
+	 * good (the group too big to read is still pending; a dead fd polls
+	 * readable): level-triggered epoll would then end every wait at once
+	 * and the caller's loop would spin. Stop watching it; its answers
+	 * still go out through flush_all().
+	 */
+	if (q->error)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, q->poll_fd, NULL);
+	return rc < 0 ? rc : got;
 }
 
 static int flush_all(struct iopf_engine *e)
@@ -120,7 +128,7 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 	if (rc)
 		return rc;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext)
-		read_queue(q);
+		read_queue(p, q);
 	if (e->nready > before)
 		return 0;
 	n = epoll_wait(p->epfd, evs, MAX_EVENTS, timeout_ms);
@@ -138,7 +146,7 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 		}
 		q->readable = true;
 		q->polled = true;
-		read_queue(q);
+		read_queue(p, q);
 	}
 	return 0;
 }
