@@ -79,7 +79,9 @@ typedef int (*iopf_handler_fn)(struct iopf_group *g, void *user);
 
 /* Tells the outcome of every answer once the kernel took or refused it:
  * result 0 (taken), -EINVAL (refused: the kernel had already answered the
- * group, e.g. on detach), or another -errno from write(2). */
+ * group, e.g. on detach), or another -errno from write(2). The answers the
+ * library sends by itself (INVALID past the deadline or at teardown) are
+ * reported too, with the group's tag. */
 typedef void (*iopf_answered_fn)(struct iopf_queue *q, uint64_t tag,
 				 uint32_t cookie, uint32_t code, int result,
 				 void *user);

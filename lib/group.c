@@ -414,8 +414,11 @@ static void report(struct iopf_queue *q, uint32_t i, int result)
 	} else {
 		q->stats.answers_failed++;
 	}
-	if (q->answered && !(tag & ANS_AUTO))
-		q->answered(q, tag, w->rsp[i].cookie, code, result, q->user);
+	/* The library's own INVALID answers (deadline, teardown) are reported
+	 * too: a VMM that forwarded the group to a guest must learn of them. */
+	if (q->answered)
+		q->answered(q, tag & ~ANS_AUTO, w->rsp[i].cookie, code, result,
+			    q->user);
 }
 
 /*
