@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/* kt-helper: raw iommufd / IOMMU_TEST_CMD calls for the real-kernel tier. See kt-helper.h. */
+#include "kt-helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <iommufd_test.h>
+
+static int kt_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+int kt_open(void)
+{
+	int fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int kt_open_or_skip(const char *prog)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = 0, /* no such op: EOPNOTSUPP from a kernel with IOMMUFD_TEST */
+	};
+	struct iommu_fault_alloc fa = { .size = sizeof(fa), .flags = ~0u };
+	int fd = kt_open();
+	int rc;
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: SKIP: /dev/iommu: %s\n", prog, strerror(-fd));
+		exit(KT_EXIT_SKIP);
+	}
+	/* Without CONFIG_IOMMUFD_TEST the command number is unknown: ENOTTY. */
+	rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+	if (rc == -ENOTTY) {
+		fprintf(stderr, "%s: SKIP: kernel without CONFIG_IOMMUFD_TEST\n", prog);
+		exit(KT_EXIT_SKIP);
+	}
+	/* Fault queues are 6.11+: older kernels answer ENOTTY; 6.11+ rejects flags. */
+	rc = kt_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa);
+	if (rc == -ENOTTY) {
+		fprintf(stderr, "%s: SKIP: kernel without IOMMU_FAULT_QUEUE_ALLOC\n", prog);
+		exit(KT_EXIT_SKIP);
+	}
+	return fd;
+}
+
+int kt_ioas_alloc(int fd, uint32_t *ioas_id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	int rc = kt_ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
+
+	if (!rc)
+		*ioas_id = cmd.out_ioas_id;
+	return rc;
+}
+
+int kt_mock_domain(int fd, uint32_t ioas_id, uint32_t *stdev_id, uint32_t *hwpt_id,
+		   uint32_t *idev_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = ioas_id,
+	};
+	int rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (rc)
+		return rc;
+	if (stdev_id)
+		*stdev_id = cmd.mock_domain.out_stdev_id;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain.out_hwpt_id;
+	if (idev_id)
+		*idev_id = cmd.mock_domain.out_idev_id;
+	return 0;
+}
+
+int kt_mock_domain_replace(int fd, uint32_t stdev_id, uint32_t pt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+		.id = stdev_id,
+		.mock_domain_replace = { .pt_id = pt_id },
+	};
+
+	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+static int kt_hwpt_alloc(int fd, struct iommu_hwpt_alloc *cmd, uint32_t *out)
+{
+	int rc = kt_ioctl(fd, IOMMU_HWPT_ALLOC, cmd);
+
+	if (!rc)
+		*out = cmd->out_hwpt_id;
+	return rc;
+}
+
+int kt_hwpt_alloc_parent(int fd, uint32_t idev_id, uint32_t ioas_id, uint32_t *out)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_HWPT_ALLOC_NEST_PARENT,
+		.dev_id = idev_id,
+		.pt_id = ioas_id,
+		.data_type = IOMMU_HWPT_DATA_NONE,
+	};
+
+	return kt_hwpt_alloc(fd, &cmd, out);
+}
+
+int kt_hwpt_alloc_nested(int fd, uint32_t idev_id, uint32_t parent_id, uint32_t fault_id,
+			 uint32_t *out)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.dev_id = idev_id,
+		.pt_id = parent_id,
+	};
+	void *data;
+
+	kt_nested_data(&data, &cmd.data_len, &cmd.data_type);
+	cmd.data_uptr = (uintptr_t)data;
+	if (fault_id) {
+		cmd.flags |= IOMMU_HWPT_FAULT_ID_VALID;
+		cmd.fault_id = fault_id;
+	}
+	return kt_hwpt_alloc(fd, &cmd, out);
+}
+
+int kt_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
+{
+	struct iommu_fault_alloc cmd = { .size = sizeof(cmd) };
+	int rc = kt_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
+
+	if (rc)
+		return rc;
+	*fault_id = cmd.out_fault_id;
+	*fault_fd = (int)cmd.out_fault_fd;
+	return 0;
+}
+
+int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
+		    uint64_t addr)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+		.trigger_iopf = {
+			.dev_id = dev_id,
+			.pasid = pasid,
+			.grpid = grpid,
+			.perm = perm,
+			.addr = addr,
+		},
+	};
+
+	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+int kt_destroy(int fd, uint32_t id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return kt_ioctl(fd, IOMMU_DESTROY, &cmd);
+}
+
+int kt_nested_data(void **data, uint32_t *len, uint32_t *type)
+{
+	/* Read-only for the kernel; static so the pointer stays valid for the caller. */
+	static struct iommu_hwpt_selftest selftest = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+
+	*data = &selftest;
+	*len = sizeof(selftest);
+	*type = IOMMU_HWPT_DATA_SELFTEST;
+	return 0;
+}
+
+int kt_mock_setup(struct kt_mock *m, int fd)
+{
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = fd;
+	rc = kt_ioas_alloc(fd, &m->ioas_id);
+	if (rc)
+		return rc;
+	rc = kt_mock_domain(fd, m->ioas_id, &m->stdev_id, &m->hwpt_id, &m->idev_id);
+	if (rc)
+		goto err_ioas;
+	rc = kt_hwpt_alloc_parent(fd, m->idev_id, m->ioas_id, &m->parent_id);
+	if (rc)
+		goto err_stdev;
+	return 0;
+
+err_stdev:
+	kt_destroy(fd, m->stdev_id);
+err_ioas:
+	kt_destroy(fd, m->ioas_id);
+	memset(m, 0, sizeof(*m));
+	return rc;
+}
+
+static void keep_first(int *first, int rc)
+{
+	if (rc && !*first)
+		*first = rc;
+}
+
+int kt_mock_teardown(struct kt_mock *m)
+{
+	int first = 0;
+
+	if (m->stdev_id) {
+		keep_first(&first, kt_mock_domain_replace(m->fd, m->stdev_id, m->parent_id));
+		keep_first(&first, kt_destroy(m->fd, m->stdev_id));
+	}
+	if (m->parent_id)
+		keep_first(&first, kt_destroy(m->fd, m->parent_id));
+	if (m->ioas_id)
+		keep_first(&first, kt_destroy(m->fd, m->ioas_id));
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	return first;
+}
