@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One list of scenarios, two platforms: the library's mock kernel
+ * (plat-mock.c, suite 'unit') and Linux 6.12 with the kernel's own mock IOMMU
+ * (plat-kernel.c, the real-kernel tier). The scenarios use the public API
+ * only; the platform only makes devices, attaches them and makes them fault,
+ * which a VMM's real device and VFIO would do.
+ */
+#ifndef SCENARIO_PLAT_H
+#define SCENARIO_PLAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libiopf.h>
+
+#define PLAT_MAX_DEVS 16
+
+struct plat;
+
+extern const char plat_name[]; /* "mock" or "kernel" */
+/* The kernel's mock IOMMU reports one-record groups only. */
+extern const bool plat_multi_record;
+
+int plat_open(struct plat **out);
+void plat_close(struct plat *p);
+struct iopf_ctx *plat_ctx(struct plat *p);
+/* A device with an IOAS and a NEST_PARENT HWPT of its own. */
+int plat_dev_new(struct plat *p, uint32_t *dev_id);
+uint32_t plat_ioas(struct plat *p, uint32_t dev_id);
+/* The nested HWPT arguments for dev (parent and driver data). */
+int plat_nested_args(struct plat *p, uint32_t dev_id, struct iopf_hwpt_args *a);
+/* Attach dev to hwpt; detach puts it back on its parent, which makes the
+ * kernel answer INVALID what is pending for it. */
+int plat_attach(struct plat *p, uint32_t dev_id, uint32_t hwpt_id);
+int plat_detach(struct plat *p, uint32_t dev_id);
+/* One group of n records (n > 1 only where plat_multi_record). */
+int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+	       uint32_t perm, unsigned int n);
+
+#endif
