@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The mock kernel's private state, shared by its three files:
+ *   mock.c        the instance, object ids, devices, HWPTs, ioctl dispatch
+ *   mock-fault.c  fault objects, groups, delivery (read) and answers (write)
+ *   mock-inject.c failure injection rules
+ *
+ * One struct iopf_mock is one emulated iommufd: one object id space, shared by
+ * every context made from it (as if they held dup()s of one /dev/iommu fd).
+ * All state is guarded by m->lock; every function here expects it held unless
+ * its comment says otherwise.
+ */
+#ifndef IOPF_MOCK_INTERNAL_H
+#define IOPF_MOCK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libiopf/mock.h>
+
+#include "internal.h"
+#include "uapi/iommufd.h"
+
+#define MOCK_MAX_ERRNO 4095
+
+/* The largest group iopf_mock_trigger() accepts: the library's own ceiling
+ * (MAX_MAX_GROUP). A fault object may lower it, see mock_fault.stage_cap. */
+#define MOCK_MAX_GROUP 65536u
+#define MOCK_GROUP_ORDERS 17 /* free lists for 1 << 0 .. 1 << 16 records */
+
+#define MOCK_IOCTL_RULES 32
+#define MOCK_FD_RULES 16
+
+enum mock_obj_type {
+	MOCK_OBJ_IOAS = 1,
+	MOCK_OBJ_DEVICE,
+	MOCK_OBJ_HWPT_PAGING,
+	MOCK_OBJ_HWPT_NESTED,
+	MOCK_OBJ_FAULT,
+};
+
+/* struct iommufd_object, reduced to what the mock's rules need. */
+struct mock_obj {
+	uint32_t id;
+	uint32_t type; /* enum mock_obj_type */
+	/* As the kernel's obj->users: 1 is the object table's own reference;
+	 * IOMMU_DESTROY succeeds only when nothing else holds one
+	 * (iommufd_object_remove(): refcount_dec_if_one()). */
+	uint32_t users;
+};
+
+struct mock_fault;
+
+struct mock_hwpt {
+	struct mock_obj obj; /* HWPT_PAGING or HWPT_NESTED */
+	struct mock_obj *pt; /* paging: its IOAS; nested: its parent HWPT */
+	struct mock_fault *fault; /* NULL without FAULT_ID_VALID */
+	bool nest_parent;
+};
+
+struct mock_dev {
+	struct mock_obj obj;
+	struct mock_hwpt *hwpt; /* attached to, or NULL */
+};
+
+/* A group between trigger and answer (struct iopf_group in the kernel). Its
+ * memory comes from m->free_groups[order] and goes back there. */
+struct mock_group {
+	struct mock_group *prev, *next; /* the fault's pending list; next
+					   also links the free list */
+	struct mock_dev *dev;
+	uint64_t gid;
+	uint32_t n; /* records */
+	uint32_t order; /* recs has room for 1 << order */
+	uint32_t grpid;
+	uint32_t cookie; /* 0 until delivered */
+	uint32_t sent; /* records staged so far (READ_SPLIT) */
+	uint32_t __pad;
+	struct iopf_mock_fault recs[];
+};
+
+/* One slot of a fault object's cookie space (its response xarray). */
+struct mock_cookie {
+	struct mock_group *g; /* outstanding under this cookie, or NULL */
+	uint64_t last_gid; /* the group it was last given to; 0: never */
+};
+
+/* A failure injection rule: fires on the left-th matching operation. */
+struct mock_rule {
+	uint32_t kind; /* enum iopf_mock_fd_fault; 0 for ioctl rules */
+	uint32_t nr; /* ioctl rules: command number, 0 for any */
+	uint32_t left;
+	int arg;
+};
+
+struct mock_fault {
+	struct mock_obj obj;
+	int lib_fd; /* the library's end of the socket pair; -1 once closed */
+	int mock_fd; /* the mock's end */
+	int efd; /* readable while a read would return something */
+	bool efd_set;
+	bool closed; /* IOPF_MOCK_FD_CLOSED fired */
+	struct mock_group *head, *tail; /* pending, oldest first */
+	struct mock_group *split; /* delivered in part (READ_SPLIT) */
+	struct mock_cookie *cookies; /* indexed by cookie; [0] unused */
+	uint32_t ncookies;
+	uint32_t cookie_lo; /* no free cookie below this one */
+	/* The most bytes one read may stage: the socket must take them in
+	 * one send() (see mock_fault_alloc()). */
+	size_t stage_cap;
+	unsigned char *stage; /* staging buffer, grown up to stage_cap */
+	size_t stage_size;
+	struct mock_rule rules[MOCK_FD_RULES];
+	unsigned int nrules;
+};
+
+/* What iopf_mock_group_info() reports, kept for every group ever triggered:
+ * 16 bytes per group, indexed by group id. */
+struct mock_ginfo {
+	uint8_t state; /* enum iopf_mock_group_state */
+	uint8_t code;
+	uint16_t __pad;
+	uint32_t cookie;
+	uint32_t answers;
+	uint32_t dev_id;
+};
+
+struct iopf_mock {
+	pthread_mutex_t lock;
+	unsigned int refs; /* creator + contexts + open fault fds */
+	uint32_t kernel; /* IOPF_MOCK_KERNEL_* */
+	int nofit_res; /* read result when the first group does not fit */
+
+	struct mock_obj **objs; /* indexed by id; [0] unused */
+	uint32_t nobjs;
+
+	struct mock_group *free_groups[MOCK_GROUP_ORDERS];
+	struct mock_ginfo *ginfo; /* [0] unused */
+	uint64_t ngroups; /* the last group id given out */
+	uint64_t ginfo_cap;
+
+	struct iopf_mock_stats st; /* pending and outstanding kept live */
+
+	struct mock_rule ioctl_rules[MOCK_IOCTL_RULES];
+	unsigned int nioctl_rules;
+};
+
+/* mock.c */
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
+			       uint32_t type);
+int mock_obj_insert(struct iopf_mock *m, struct mock_obj *obj, uint32_t type);
+void mock_obj_remove(struct iopf_mock *m, struct mock_obj *obj);
+void mock_ref(struct iopf_mock *m);
+void mock_unref(struct iopf_mock *m); /* call without m->lock */
+int mock_copy_from_user(void *dst, const void *src, size_t len);
+int mock_copy_to_user(void *dst, const void *src, size_t len);
+
+/* The command being run, as struct iommufd_ucmd. */
+struct mock_ucmd {
+	void *ubuffer;
+	uint32_t user_size;
+	uint32_t ksize; /* the struct the emulated kernel knows */
+	void *cmd; /* the kernel's copy */
+};
+int mock_ucmd_respond(struct mock_ucmd *ucmd);
+
+/* mock-fault.c */
+int mock_fault_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
+void mock_fault_destroy(struct iopf_mock *m, struct mock_fault *f);
+void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
+			    struct mock_dev *dev, uint8_t state);
+void mock_fault_update_efd(struct mock_fault *f);
+void mock_groups_free(struct iopf_mock *m);
+
+int mock_poll_fd(void *be, int fault_fd);
+int mock_read_prepare(void *be, int fault_fd, size_t len, ssize_t *res);
+ssize_t mock_read_done(void *be, int fault_fd, void *buf, size_t len,
+		       ssize_t res);
+ssize_t mock_write_done(void *be, int fault_fd, const void *buf, size_t len,
+			ssize_t res);
+void mock_fault_close(void *be, int fault_fd);
+
+/* mock-inject.c */
+int mock_inject_ioctl(struct iopf_mock *m, unsigned int nr);
+uint32_t mock_inject_fd_op(struct mock_fault *f, bool write, int *arg);
+bool mock_inject_read_armed(const struct mock_fault *f);
+
+#endif
