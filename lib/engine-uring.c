@@ -205,8 +205,13 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		q->poll_inflight = false;
 		q->inflight--;
 		if (res > 0 && (res & POLLIN) && q->hooks) {
+			/* The READ (not linked, for the hooks) can go now: a
+			 * run that stopped here would leave the records for a
+			 * wake-up that never comes to a caller sleeping in
+			 * its own epoll on the ring fd. */
 			q->readable = true;
 			q->polled = true;
+			u->again = true;
 		}
 		return;
 	case OP_READ:
@@ -278,7 +283,10 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)
 			wait_nr = 1;
-		if (!u->queued && !wait_nr)
+		/* Nothing to submit or wait for, but completions may be
+		 * there already (posted while the caller slept in its own
+		 * epoll on the ring fd): those are what the run is for. */
+		if (!u->queued && !wait_nr && !io_uring_cq_ready(&u->ring))
 			break;
 		u->queued = 0;
 		if (wait_nr && timeout_ms > 0) {

@@ -300,6 +300,9 @@ static int queue_grow(struct iopf_queue *q)
 	buf = realloc(q->buf, (size_t)records * FAULT_SIZE);
 	if (!buf)
 		return -ENOMEM;
+	/* Zeroed, as in iopf_queue_new(): io_uring writes it unseen. */
+	memset(buf + (size_t)q->buf_records * FAULT_SIZE, 0,
+	       (size_t)(records - q->buf_records) * FAULT_SIZE);
 	q->buf = buf;
 	q->buf_records = records;
 	q->stats.grows++;
