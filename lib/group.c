@@ -341,12 +341,11 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 		return 0;
 	}
 	if (res == 0 || res == -EINVAL) {
+		/* At max_group a polled 0 is the same answer as EINVAL: the
+		 * group can never be read. Taking it for an empty read would
+		 * poll readable again at once, for ever, and never say why. */
 		if (q->buf_records >= q->max_group) {
 			q->readable = false;
-			if (res == 0) {
-				q->stats.empty_reads++;
-				return 0;
-			}
 			return q->error = -EMSGSIZE;
 		}
 		if (queue_grow(q)) {
