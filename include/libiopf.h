@@ -62,7 +62,8 @@ int iopf_engine_new(const struct iopf_engine_opts *opts,
 		    struct iopf_engine **out);
 void iopf_engine_free(struct iopf_engine *e);
 int iopf_engine_kind(const struct iopf_engine *e);
-int iopf_engine_fd(const struct iopf_engine *e);
+int iopf_engine_fd(struct iopf_engine *e);
+int iopf_engine_wake(struct iopf_engine *e);
 int iopf_engine_process(struct iopf_engine *e);
 int iopf_engine_wait(struct iopf_engine *e, int timeout_ms);
 int iopf_engine_pull(struct iopf_engine *e, struct iopf_group **groups,
@@ -103,6 +104,7 @@ void iopf_queue_free(struct iopf_queue *q);
 uint32_t iopf_queue_id(const struct iopf_queue *q);
 int iopf_queue_fd(const struct iopf_queue *q);
 void *iopf_queue_user(const struct iopf_queue *q);
+int iopf_queue_error(const struct iopf_queue *q);
 
 struct iopf_stats {
 	uint32_t size; /* set by the caller: sizeof(struct iopf_stats) */

@@ -38,7 +38,16 @@ enum group_state {
 	G_READY, /* complete, on the engine's ready list */
 	G_HANDED, /* given to the caller */
 	G_EXPIRED, /* answered INVALID by the deadline; caller still holds it */
+	G_STALE, /* the kernel answered it and gave its cookie to a newer group */
 };
+
+/* Who holds a cookie: the kernel reuses a cookie as soon as the group that
+ * had it is answered, by user space or by the kernel itself on detach. */
+struct cookie_owner {
+	uint64_t tag; /* the newest group given this cookie */
+	struct iopf_group *g; /* that group while read and not answered */
+};
+#define MAX_TRACKED_COOKIE (1u << 20)
 
 struct iopf_group {
 	struct iopf_queue *q;
@@ -98,6 +107,9 @@ struct iopf_queue {
 	struct ans_buf pending; /* answered, not yet given to an engine */
 	void **chunks;
 	uint32_t nchunks;
+	struct cookie_owner *owners; /* indexed by cookie */
+	uint32_t nowners;
+	uint64_t stale_responds; /* respond() calls that got -ESTALE */
 	uint64_t next_tag;
 	uint32_t nexpired;
 
@@ -124,7 +136,13 @@ struct iopf_engine {
 	struct iopf_queue *queues;
 	unsigned int nqueues;
 	struct iopf_group *ready_head, *ready_tail;
-	unsigned int nready;
+	unsigned int nready; /* on the ready list, dead ones included */
+	unsigned int ndead; /* expired or stale while on the ready list */
+	atomic_bool interrupt; /* iopf_engine_wake() was called */
+	bool fd_exported; /* the caller polls iopf_engine_fd() */
+	bool in_dispatch;
+	int timer_fd; /* deadlines, for callers polling the engine fd */
+	uint64_t timer_armed; /* when timer_fd fires, 0: disarmed */
 	int wake_fd; /* eventfd: another thread queued answers */
 	atomic_bool wake_pending;
 	_Atomic pthread_t owner; /* the thread that last ran the engine */
@@ -142,17 +160,20 @@ void queue_slots_fini(struct iopf_queue *q);
 int queue_ingest(struct iopf_queue *q, ssize_t res);
 int queue_read_result(struct iopf_queue *q, ssize_t res);
 bool queue_has_answers(struct iopf_queue *q);
+void queue_filter_stale(struct iopf_queue *q);
 int queue_take_answers(struct iopf_queue *q);
 void queue_answers_done(struct iopf_queue *q, ssize_t res);
 int queue_write_sync(struct iopf_queue *q);
 void queue_expire(struct iopf_queue *q, uint64_t now);
 int64_t queue_next_expiry(struct iopf_queue *q);
 void queue_answer_all_invalid(struct iopf_queue *q);
+void group_release(struct iopf_group *g);
 
 /* engine.c */
 void engine_push_ready(struct iopf_engine *e, struct iopf_group *g);
 void engine_wake(struct iopf_engine *e);
 void engine_drain_wake(struct iopf_engine *e);
+void engine_drain_timer(struct iopf_engine *e);
 int engine_timeout(struct iopf_engine *e, int timeout_ms);
 
 /* I/O through the backend's hooks, for the plain engine and teardown. */

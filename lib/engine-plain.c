@@ -19,8 +19,12 @@ struct plain {
 	int epfd;
 };
 
+/* epoll data of the engine's timer fd; the wake fd's is NULL. */
+static char timer_tag;
+
 static int plain_init(struct iopf_engine *e, const struct iopf_engine_opts *o)
 {
+	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = &timer_tag };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct plain *p = calloc(1, sizeof(*p));
 	int rc;
@@ -33,7 +37,8 @@ static int plain_init(struct iopf_engine *e, const struct iopf_engine_opts *o)
 		free(p);
 		return rc;
 	}
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev) < 0) {
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev) < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, e->timer_fd, &tev) < 0) {
 		rc = -errno;
 		close(p->epfd);
 		free(p);
@@ -137,6 +142,10 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		struct iopf_queue *q = evs[i].data.ptr;
 
+		if ((void *)q == &timer_tag) {
+			engine_drain_timer(e);
+			continue;
+		}
 		if (!q) {
 			engine_drain_wake(e);
 			rc = flush_all(e);

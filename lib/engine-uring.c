@@ -29,12 +29,14 @@ enum {
 	OP_WRITE = 3,
 	OP_WAKE = 4,
 	OP_IGNORE = 5,
+	OP_TIMER = 6,
 	OP_MASK = 7,
 };
 
 struct uring {
 	struct io_uring ring;
 	bool wake_armed;
+	bool timer_armed;
 	bool again; /* a completion left work that needs no waiting */
 	unsigned int queued; /* SQEs prepared, not yet submitted */
 };
@@ -101,34 +103,55 @@ static int uring_add_queue(struct iopf_engine *e, struct iopf_queue *q)
 	return 0;
 }
 
-static void prep_write(struct uring *u, struct iopf_queue *q)
+/* Queues the WRITE of q's answers; returns its SQE, or NULL. Answers whose
+ * cookie the kernel gave to a newer group are dropped first. */
+static struct io_uring_sqe *prep_write(struct uring *u, struct iopf_queue *q)
 {
 	struct ans_buf *w = &q->inflight_ans;
 	struct io_uring_sqe *sqe;
 	uint32_t n;
 
 	if (q->write_inflight || queue_take_answers(q) <= 0)
-		return;
+		return NULL;
+	queue_filter_stale(q);
+	if (w->off >= w->n)
+		return NULL;
 	n = w->n - w->off;
 	if (n > MAX_WRITE_ANSWERS)
 		n = MAX_WRITE_ANSWERS;
 	sqe = get_sqe(u);
 	if (!sqe)
-		return;
+		return NULL;
 	io_uring_prep_write(sqe, q->fd, &w->rsp[w->off], n * (unsigned)RESP_SIZE,
 			    0);
 	io_uring_sqe_set_data64(sqe, ud(q, OP_WRITE));
 	q->write_inflight = true;
 	q->inflight++;
+	return sqe;
 }
 
 /* Queues the next READ (and POLL) of q. A read the backend answers by itself
  * is consumed at once; at most a few, so one run stays bounded. */
-static void prep_read(struct uring *u, struct iopf_queue *q)
+/*
+ * A read must not overtake the queue's write: the kernel gives a cookie to a
+ * new group as soon as the old holder is answered, so an answer checked
+ * against the cookies known now (queue_filter_stale) must reach the kernel
+ * before the next read can hand those cookies out. The read is therefore
+ * hard-linked behind a write submitted with it, skipped while an earlier
+ * write is in flight, and, with backends whose hooks see every read as it
+ * is prepared (the mock), issued only in the next round.
+ */
+static void prep_read(struct uring *u, struct iopf_queue *q,
+		      struct io_uring_sqe *wsqe)
 {
 	size_t len;
 	ssize_t res;
 
+	if (q->write_inflight && (!wsqe || q->hooks)) {
+		if (wsqe)
+			u->again = true;
+		return;
+	}
 	for (int i = 0; i < 4; i++) {
 		struct io_uring_sqe *sqe;
 
@@ -149,6 +172,8 @@ static void prep_read(struct uring *u, struct iopf_queue *q)
 			queue_read_result(q, res);
 			continue;
 		}
+		if (wsqe)
+			wsqe->flags |= IOSQE_IO_HARDLINK;
 		if (!q->readable) {
 			sqe = get_sqe(u);
 			if (!sqe)
@@ -172,18 +197,22 @@ static void prep_read(struct uring *u, struct iopf_queue *q)
 	}
 }
 
+/* The engine's own fds (answers from other threads, deadlines) are watched
+ * with multishot polls, re-armed when the kernel ends one. */
 static void arm_wake(struct iopf_engine *e, struct uring *u)
 {
 	struct io_uring_sqe *sqe;
 
-	if (u->wake_armed)
-		return;
-	sqe = get_sqe(u);
-	if (!sqe)
-		return;
-	io_uring_prep_poll_multishot(sqe, e->wake_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, OP_WAKE);
-	u->wake_armed = true;
+	if (!u->wake_armed && (sqe = get_sqe(u))) {
+		io_uring_prep_poll_multishot(sqe, e->wake_fd, POLLIN);
+		io_uring_sqe_set_data64(sqe, OP_WAKE);
+		u->wake_armed = true;
+	}
+	if (!u->timer_armed && (sqe = get_sqe(u))) {
+		io_uring_prep_poll_multishot(sqe, e->timer_fd, POLLIN);
+		io_uring_sqe_set_data64(sqe, OP_TIMER);
+		u->timer_armed = true;
+	}
 }
 
 static void complete(struct iopf_engine *e, struct uring *u,
@@ -198,6 +227,11 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			u->wake_armed = false;
 		engine_drain_wake(e);
+		return;
+	case OP_TIMER:
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			u->timer_armed = false;
+		engine_drain_timer(e);
 		return;
 	case OP_IGNORE:
 		return;
@@ -223,8 +257,13 @@ static void complete(struct iopf_engine *e, struct uring *u,
 			return;
 		}
 		queue_read_result(q, q_read_done(q, res));
-		/* A grown buffer reads again at once. */
-		if (q->readable && res <= 0)
+		/* A grown buffer reads again at once. A READ sent without a
+		 * POLL (a new queue, or after a full batch) that found the
+		 * queue empty leaves nothing in flight: another round arms
+		 * the POLL, or no completion would wake a caller sleeping in
+		 * its own epoll on the ring fd when the next fault comes. */
+		if ((q->readable && res <= 0) ||
+		    (res == 0 && !q->readable && !q->error))
 			u->again = true;
 		return;
 	case OP_WRITE: {
@@ -275,11 +314,22 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		struct __kernel_timespec ts;
 		unsigned int wait_nr = 0;
 
+		u->again = false;
+		/* Reads that completed since the last reap may have given
+		 * out cookies: learn them before answers are checked and
+		 * written (queue_filter_stale). */
+		if (io_uring_cq_ready(&u->ring))
+			reap(e, u);
 		atomic_store(&e->wake_pending, false);
 		arm_wake(e, u);
 		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-			prep_write(u, q);
-			prep_read(u, q);
+			/* A queue's write and read chain must not be split
+			 * across two submissions. */
+			if (io_uring_sq_space_left(&u->ring) < 4) {
+				io_uring_submit(&u->ring);
+				u->queued = 0;
+			}
+			prep_read(u, q, prep_write(u, q));
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)
 			wait_nr = 1;
@@ -300,7 +350,6 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
 		    rc != -EBUSY)
 			return rc;
-		u->again = false;
 		reap(e, u);
 		if (!u->again)
 			break;
@@ -325,9 +374,15 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
 		io_uring_prep_cancel64(sqe, ud(q, OP_READ), 0);
 		io_uring_sqe_set_data64(sqe, OP_IGNORE);
 	}
-	while (q->inflight) {
+	/* The queue's buffers are freed next: nothing may stay in flight, so
+	 * transient errors are retried. */
+	for (int tries = 0; q->inflight && tries < 10000; tries++) {
+		int rc;
+
 		u->queued = 0;
-		if (io_uring_submit_and_wait(&u->ring, 1) < 0)
+		rc = io_uring_submit_and_wait(&u->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY &&
+		    rc != -ETIME)
 			break;
 		reap(e, u);
 	}

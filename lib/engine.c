@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -43,8 +44,16 @@ void engine_wake(struct iopf_engine *e)
 {
 	uint64_t one = 1;
 
-	/* The engine's own thread flushes on its next run anyway. */
-	if (e->owner_set && pthread_equal(e->owner, pthread_self()))
+	/*
+	 * On the engine's own thread the answer goes out before the current
+	 * run or dispatch returns, or with the next call of a caller that
+	 * uses the library's waits. A caller that sleeps in its own poll on
+	 * the engine fd, or another thread, must wake the engine: once per
+	 * flush is enough.
+	 */
+	if (atomic_load(&e->owner_set) &&
+	    pthread_equal(atomic_load(&e->owner), pthread_self()) &&
+	    (e->in_run || e->in_dispatch || !e->fd_exported))
 		return;
 	if (atomic_exchange(&e->wake_pending, true))
 		return;
@@ -61,6 +70,50 @@ void engine_drain_wake(struct iopf_engine *e)
 	if (read(e->wake_fd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: nothing to drain. */
 	}
+}
+
+void engine_drain_timer(struct iopf_engine *e)
+{
+	uint64_t v;
+
+	e->timer_armed = 0;
+	if (read(e->timer_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: it did not fire. */
+	}
+}
+
+static int64_t engine_next_expiry(struct iopf_engine *e)
+{
+	int64_t next = -1;
+
+	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+		int64_t t = queue_next_expiry(q);
+
+		if (t >= 0 && (next < 0 || t < next))
+			next = t;
+	}
+	return next;
+}
+
+/* A caller that polls the engine fd in its own loop must be woken at the
+ * next deadline too: the timerfd is part of what the engine fd watches. It
+ * is re-armed only when the next deadline comes sooner than it would fire. */
+static void engine_arm_timer(struct iopf_engine *e)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	int64_t t;
+
+	if (!e->fd_exported)
+		return;
+	t = engine_next_expiry(e);
+	if (t < 0 || (e->timer_armed && e->timer_armed <= (uint64_t)t))
+		return;
+	if (t == 0)
+		t = 1;
+	its.it_value.tv_sec = t / 1000000000;
+	its.it_value.tv_nsec = t % 1000000000;
+	if (timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		e->timer_armed = (uint64_t)t;
 }
 
 /* Bounds a wait by the nearest deadline of any queue. */
@@ -85,27 +138,49 @@ int engine_timeout(struct iopf_engine *e, int timeout_ms)
 	return timeout_ms;
 }
 
+static void engine_expire(struct iopf_engine *e)
+{
+	uint64_t now = 0;
+
+	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+		if (!q->deadline_ns)
+			continue;
+		if (!now)
+			now = now_ns();
+		queue_expire(q, now);
+	}
+}
+
+/* Ready groups, less those that died on the list (expired, stale). */
+static unsigned int live(const struct iopf_engine *e)
+{
+	return e->nready - e->ndead;
+}
+
+/*
+ * Deadlines are checked before the run, so that their INVALID answers go
+ * out with it, and after, so that groups that expired while it waited are
+ * answered by the next one. A queue's fatal error is reported once, one
+ * queue per call.
+ */
 static int engine_run(struct iopf_engine *e, int timeout_ms)
 {
 	int rc;
-	uint64_t now;
 
-	e->owner = pthread_self();
-	e->owner_set = true;
+	atomic_store(&e->owner, pthread_self());
+	atomic_store(&e->owner_set, true);
+	engine_expire(e);
 	e->in_run = true;
 	rc = e->ops->run(e, engine_timeout(e, timeout_ms));
 	e->in_run = false;
-	now = 0;
+	engine_expire(e);
+	engine_arm_timer(e);
+	if (rc < 0)
+		return rc;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		if (q->deadline_ns) {
-			if (!now)
-				now = now_ns();
-			queue_expire(q, now);
-		}
 		if (q->error && !q->error_reported) {
 			q->error_reported = true;
-			if (rc >= 0)
-				rc = q->error;
+			return q->error;
 		}
 	}
 	return rc;
@@ -163,8 +238,15 @@ IOPF_EXPORT int iopf_engine_new(const struct iopf_engine_opts *opts,
 		rc = -errno;
 		goto err;
 	}
+	e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (e->timer_fd < 0) {
+		rc = -errno;
+		close(e->wake_fd);
+		goto err;
+	}
 	rc = e->ops->init(e, &o);
 	if (rc) {
+		close(e->timer_fd);
 		close(e->wake_fd);
 		goto err;
 	}
@@ -183,6 +265,7 @@ IOPF_EXPORT void iopf_engine_free(struct iopf_engine *e)
 	while (e->queues)
 		iopf_queue_free(e->queues);
 	e->ops->fini(e);
+	close(e->timer_fd);
 	close(e->wake_fd);
 	free(e);
 }
@@ -192,9 +275,27 @@ IOPF_EXPORT int iopf_engine_kind(const struct iopf_engine *e)
 	return e ? (int)e->kind : -EINVAL;
 }
 
-IOPF_EXPORT int iopf_engine_fd(const struct iopf_engine *e)
+IOPF_EXPORT int iopf_engine_fd(struct iopf_engine *e)
 {
-	return e ? e->ops->fd(e) : -EINVAL;
+	if (!e)
+		return -EINVAL;
+	/* From now on answers and deadlines wake the caller's own loop. */
+	e->fd_exported = true;
+	engine_arm_timer(e);
+	return e->ops->fd(e);
+}
+
+IOPF_EXPORT int iopf_engine_wake(struct iopf_engine *e)
+{
+	uint64_t one = 1;
+
+	if (!e)
+		return -EINVAL;
+	atomic_store(&e->interrupt, true);
+	if (!atomic_exchange(&e->wake_pending, true) &&
+	    write(e->wake_fd, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
 }
 
 IOPF_EXPORT int iopf_engine_process(struct iopf_engine *e)
@@ -206,7 +307,7 @@ IOPF_EXPORT int iopf_engine_process(struct iopf_engine *e)
 	rc = engine_run(e, 0);
 	if (rc < 0)
 		return rc;
-	return (int)e->nready;
+	return (int)live(e);
 }
 
 IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
@@ -221,7 +322,9 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 	/* Answers go out and ready records come in even when groups are
 	 * already waiting, so that a caller that only waits still flushes. */
 	rc = engine_run(e, 0);
-	while (rc >= 0 && !e->nready && timeout_ms != 0) {
+	while (rc >= 0 && !live(e) && timeout_ms != 0) {
+		if (atomic_exchange(&e->interrupt, false))
+			break;
 		int left = timeout_ms;
 
 		if (timeout_ms > 0) {
@@ -235,7 +338,7 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 	}
 	if (rc < 0)
 		return rc;
-	return (int)e->nready;
+	return (int)live(e);
 }
 
 static void hand_out(struct iopf_group *g)
@@ -247,17 +350,19 @@ static void hand_out(struct iopf_group *g)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* Groups whose deadline passed while still on the ready list were answered
- * already: they are released here instead of being handed out. */
+/* Groups that died on the ready list were answered already (by the deadline,
+ * or by the kernel on a detach): they are released, not handed out. */
 static struct iopf_group *next_live(struct iopf_engine *e)
 {
 	struct iopf_group *g;
 
 	while ((g = engine_pop_ready(e))) {
-		if (atomic_load(&g->state) != G_EXPIRED)
+		uint32_t state = atomic_load(&g->state);
+
+		if (state != G_EXPIRED && state != G_STALE)
 			return g;
-		/* Releases the slot; the INVALID answer went out already. */
-		iopf_group_respond(g, IOPF_RESP_INVALID);
+		e->ndead--;
+		group_release(g);
 	}
 	return NULL;
 }
@@ -271,7 +376,7 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 
 	if (!e || !groups || !max)
 		return -EINVAL;
-	if (!e->nready) {
+	if (!live(e)) {
 		rc = engine_run(e, 0);
 		if (rc < 0)
 			return rc;
@@ -281,6 +386,14 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 		groups[n++] = g;
 	}
 	return (int)n;
+}
+
+static bool engine_has_answers(struct iopf_engine *e)
+{
+	for (struct iopf_queue *q = e->queues; q; q = q->enext)
+		if (q->write_inflight || queue_has_answers(q))
+			return true;
+	return false;
 }
 
 IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
@@ -296,9 +409,12 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	rc = iopf_engine_wait(e, timeout_ms);
 	if (rc < 0)
 		return rc;
+	e->in_dispatch = true;
 	while (e->ready_head) {
-		if (!e->ready_head->q->handler)
-			return n ? n : -EINVAL;
+		if (!e->ready_head->q->handler) {
+			rc = n ? n : -EINVAL;
+			break;
+		}
 		g = next_live(e);
 		if (!g)
 			break;
@@ -306,17 +422,20 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 		rc = g->q->handler(g, g->q->user);
 		n++;
 		if (rc < 0)
-			return rc;
+			break;
+		rc = n;
 	}
-	return n;
-}
+	e->in_dispatch = false;
+	/* What the handlers answered goes out now, with the next read, so
+	 * that a caller who sleeps next in its own loop leaves no device
+	 * waiting. */
+	if (n && engine_has_answers(e)) {
+		int r = engine_run(e, 0);
 
-static bool engine_has_answers(struct iopf_engine *e)
-{
-	for (struct iopf_queue *q = e->queues; q; q = q->enext)
-		if (q->write_inflight || queue_has_answers(q))
-			return true;
-	return false;
+		if (r < 0 && rc >= 0)
+			rc = r;
+	}
+	return rc;
 }
 
 /* Runs the engine until every queued answer was written, or refused, or

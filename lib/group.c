@@ -111,6 +111,8 @@ static int slots_grow(struct iopf_queue *q)
  * finds it free (-EALREADY) rather than someone else's. */
 static void slot_put(struct iopf_queue *q, struct iopf_group *g)
 {
+	if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
+		q->owners[g->cookie].g = NULL;
 	atomic_store(&g->state, G_FREE);
 	g->next = NULL;
 	g->user = NULL;
@@ -170,6 +172,9 @@ void queue_slots_fini(struct iopf_queue *q)
 	free(q->chunks);
 	q->chunks = NULL;
 	q->nchunks = 0;
+	free(q->owners);
+	q->owners = NULL;
+	q->nowners = 0;
 	ans_free(&q->pending);
 	ans_free(&q->inflight_ans);
 	pthread_mutex_destroy(&q->lock);
@@ -216,11 +221,78 @@ static void group_close(struct iopf_queue *q, struct iopf_group *g,
 			uint64_t now)
 {
 	g->t_read = now;
-	g->tag = ++q->next_tag;
 	atomic_store(&g->state, G_READY);
 	olist_add_tail(&q->outstanding, g);
 	q->stats.groups++;
 	engine_push_ready(q->e, g);
+}
+
+/* Answers one group INVALID at once, with write(2): for when the library
+ * cannot hold a group it read (no memory), so that the device does not wait
+ * for an answer that would never come. */
+static void answer_now(struct iopf_queue *q, uint32_t cookie)
+{
+	struct iommu_hwpt_page_response r = { .cookie = cookie,
+					      .code = IOPF_RESP_INVALID };
+
+	if (q_write(q, &r, sizeof(r)) == (ssize_t)sizeof(r))
+		q->stats.answers_auto++;
+	else
+		q->stats.answers_failed++;
+}
+
+static void answer_invalid(struct iopf_queue *q, struct iopf_group *g)
+{
+	if (ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO))
+		answer_now(q, g->cookie);
+}
+
+/*
+ * A new group has this cookie: the kernel answered the group that had it
+ * before (itself, on a detach or replace) and reused it. That group, if the
+ * library still holds it, is stale: its answer must never be written, or it
+ * would answer the new group. Called with q->lock held.
+ */
+static void cookie_take(struct iopf_queue *q, struct iopf_group *g)
+{
+	struct cookie_owner *o;
+
+	if (g->cookie >= q->nowners) {
+		uint32_t n = q->nowners ? q->nowners : 64;
+
+		if (g->cookie >= MAX_TRACKED_COOKIE)
+			return;
+		while (n <= g->cookie)
+			n *= 2;
+		o = realloc(q->owners, n * sizeof(*o));
+		if (!o)
+			return; /* untracked: no worse than no map at all */
+		memset(o + q->nowners, 0, (n - q->nowners) * sizeof(*o));
+		q->owners = o;
+		q->nowners = n;
+	}
+	o = &q->owners[g->cookie];
+	if (o->g && o->g != g) {
+		struct iopf_group *old = o->g;
+		uint32_t state = atomic_load(&old->state);
+
+		olist_del(old);
+		if (state == G_READY)
+			q->e->ndead++;
+		atomic_store(&old->state, G_STALE);
+	}
+	o->tag = g->tag;
+	o->g = g;
+}
+
+/* Whether an answer for cookie, sent for the group tagged tag, would still
+ * reach that group. Called with q->lock held, or on the engine's thread. */
+static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
+{
+	tag &= ~ANS_AUTO;
+	if (!tag || cookie >= q->nowners)
+		return true;
+	return q->owners[cookie].tag == tag;
 }
 
 /*
@@ -258,17 +330,24 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 		if (!g) {
 			g = slot_get(q);
 			if (!g) {
+				/* Cannot hold it: answer it INVALID now so
+				 * that the device is not left waiting. */
+				answer_now(q, rec->cookie);
+				if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
+					q->dropping = true;
+					q->drop_cookie = rec->cookie;
+				}
 				rc = -ENOMEM;
-				break;
+				continue;
 			}
 			g->cookie = rec->cookie;
+			g->tag = ++q->next_tag;
 			atomic_store(&g->state, G_ASSEMBLING);
 			q->assembling = g;
+			cookie_take(q, g);
 		}
 		if (g->count >= q->max_group || group_append(g, rec)) {
-			/* Cannot hold it: answer it INVALID so that the
-			 * device is not left waiting, and go on. */
-			ans_push(q, g->cookie, IOPF_RESP_INVALID, ANS_AUTO);
+			answer_invalid(q, g);
 			q->assembling = NULL;
 			if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
 				q->dropping = true;
@@ -398,6 +477,42 @@ int queue_take_answers(struct iopf_queue *q)
 	return (int)w->n;
 }
 
+static void report(struct iopf_queue *q, uint32_t i, int result);
+
+/*
+ * Drops, from what is about to be written, every answer whose cookie the
+ * kernel has since given to a newer group (see cookie_take): it is reported
+ * -ESTALE instead. Runs on the engine's thread right before each write, and
+ * the engines never read a queue while its write is in flight, so no cookie
+ * can change hands between this check and the write.
+ */
+void queue_filter_stale(struct iopf_queue *q)
+{
+	struct ans_buf *w = &q->inflight_ans;
+	uint32_t to = w->off;
+
+	if (!q->nowners)
+		return;
+	pthread_mutex_lock(&q->lock);
+	for (uint32_t i = w->off; i < w->n; i++) {
+		if (!cookie_current(q, w->rsp[i].cookie, w->tags[i])) {
+			pthread_mutex_unlock(&q->lock);
+			report(q, i, -ESTALE);
+			pthread_mutex_lock(&q->lock);
+			continue;
+		}
+		if (to != i) {
+			w->rsp[to] = w->rsp[i];
+			w->tags[to] = w->tags[i];
+		}
+		to++;
+	}
+	pthread_mutex_unlock(&q->lock);
+	w->n = to;
+	if (w->off >= w->n)
+		w->n = w->off = 0;
+}
+
 static void report(struct iopf_queue *q, uint32_t i, int result)
 {
 	struct ans_buf *w = &q->inflight_ans;
@@ -411,7 +526,7 @@ static void report(struct iopf_queue *q, uint32_t i, int result)
 			q->stats.answers_success++;
 		else
 			q->stats.answers_invalid++;
-	} else if (result == -EINVAL) {
+	} else if (result == -EINVAL || result == -ESTALE) {
 		q->stats.answers_stale++;
 	} else {
 		q->stats.answers_failed++;
@@ -460,9 +575,13 @@ int queue_write_sync(struct iopf_queue *q)
 
 	while (queue_take_answers(q) > 0) {
 		struct ans_buf *w = &q->inflight_ans;
-		uint32_t n = w->n - w->off;
+		uint32_t n;
 		ssize_t res;
 
+		queue_filter_stale(q);
+		if (w->off >= w->n)
+			continue;
+		n = w->n - w->off;
 		if (n > MAX_WRITE_ANSWERS)
 			n = MAX_WRITE_ANSWERS;
 		res = q_write(q, &w->rsp[w->off], n * RESP_SIZE);
@@ -500,9 +619,12 @@ void queue_expire(struct iopf_queue *q, uint64_t now)
 	pthread_mutex_lock(&q->lock);
 	while ((g = q->outstanding.onext) != &q->outstanding &&
 	       now - g->t_read >= q->deadline_ns) {
-		if (ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO))
-			break;
+		answer_invalid(q, g);
 		olist_del(g);
+		if (atomic_load(&g->state) == G_READY)
+			q->e->ndead++;
+		if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
+			q->owners[g->cookie].g = NULL;
 		atomic_store(&g->state, G_EXPIRED);
 		q->nexpired++;
 	}
@@ -518,14 +640,27 @@ void queue_answer_all_invalid(struct iopf_queue *q)
 	pthread_mutex_lock(&q->lock);
 	while ((g = q->outstanding.onext) != &q->outstanding) {
 		olist_del(g);
-		ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO);
+		answer_invalid(q, g);
 		slot_put(q, g);
 	}
 	if (q->assembling) {
-		ans_push(q, q->assembling->cookie, IOPF_RESP_INVALID, ANS_AUTO);
+		answer_invalid(q, q->assembling);
 		slot_put(q, q->assembling);
 		q->assembling = NULL;
 	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Frees the slot of a group that died on the ready list (expired, stale). */
+void group_release(struct iopf_group *g)
+{
+	struct iopf_queue *q = g->q;
+
+	pthread_mutex_lock(&q->lock);
+	if (atomic_load(&g->state) == G_EXPIRED)
+		q->nexpired--;
+	olist_del(g);
+	slot_put(q, g);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -589,6 +724,12 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 		slot_put(q, g);
 		pthread_mutex_unlock(&q->lock);
 		return -ETIMEDOUT;
+	}
+	if (state == G_STALE) {
+		q->stale_responds++;
+		slot_put(q, g);
+		pthread_mutex_unlock(&q->lock);
+		return -ESTALE;
 	}
 	if (state != G_HANDED) {
 		pthread_mutex_unlock(&q->lock);

@@ -213,6 +213,10 @@ static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
 	}
 	for (pg = &e->ready_head; *pg;) {
 		if ((*pg)->q == q) {
+			uint32_t state = atomic_load(&(*pg)->state);
+
+			if (state == G_EXPIRED || state == G_STALE)
+				e->ndead--;
 			*pg = (*pg)->next;
 			e->nready--;
 		} else {
@@ -266,6 +270,16 @@ IOPF_EXPORT void *iopf_queue_user(const struct iopf_queue *q)
 	return q ? q->user : NULL;
 }
 
+/* The error that stopped the queue reading (-EMSGSIZE, -ENOMEM, -EIO, or
+ * the read's errno), 0 while it works: tells which queue an engine error
+ * came from. */
+IOPF_EXPORT int iopf_queue_error(const struct iopf_queue *q)
+{
+	if (!q)
+		return -EINVAL;
+	return q->error == -ECANCELED ? 0 : q->error;
+}
+
 IOPF_EXPORT int iopf_queue_stats(const struct iopf_queue *q,
 				 struct iopf_stats *st)
 {
@@ -275,6 +289,9 @@ IOPF_EXPORT int iopf_queue_stats(const struct iopf_queue *q,
 		return -EINVAL;
 	s = q->stats;
 	s.size = sizeof(s);
+	pthread_mutex_lock((pthread_mutex_t *)&q->lock);
+	s.answers_stale += q->stale_responds;
+	pthread_mutex_unlock((pthread_mutex_t *)&q->lock);
 	return fill_sized(st, &s, sizeof(s));
 }
 
@@ -323,7 +340,7 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 		return 0;
 	}
 	if (rc == -ENOTTY)
-		return ctx_fail(ctx, -ENOSYS, "kernel lacks IOMMU_HWPT_ALLOC (needs Linux 6.7+)");
+		return ctx_fail(ctx, -ENOSYS, "kernel lacks IOMMU_HWPT_ALLOC (needs Linux 6.6+)");
 	if (q && rc == -E2BIG)
 		return ctx_fail(ctx, -ENOSYS,
 				"kernel lacks IOMMU_HWPT_ALLOC fault_id (needs Linux 6.11+)");
@@ -331,6 +348,6 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 	 * (iommufd_hwpt_paging_alloc refuses the flag); 6.13 on paging too. */
 	if (q && rc == -EOPNOTSUPP && !a.data_type)
 		return ctx_fail(ctx, rc,
-				"kernel takes a fault queue on nested HWPTs only (paging needs Linux 6.13+), or the device cannot do IOPF");
+				"kernel takes a fault queue on nested HWPTs only (paging needs Linux 6.13+), and never on a NEST_PARENT HWPT");
 	return ctx_fail(ctx, rc, "IOMMU_HWPT_ALLOC failed: %s", strerror(-rc));
 }

@@ -446,6 +446,68 @@ static int sc_queues(struct env *env)
 	return 0;
 }
 
+/*
+ * The kernel gives a cookie to the next group as soon as the group that had
+ * it is answered, also when it answers that group itself on a detach. An
+ * answer to the old group must then never reach the new one: answered
+ * after the new group was read, it gets -ESTALE at once; queued before, it
+ * is refused by the kernel or dropped by the library. Either way the new
+ * group's own answer is taken.
+ */
+static int sc_reuse(struct env *env)
+{
+	struct outcomes o = { 0 };
+	struct qdev d = { .o = &o };
+	struct iopf_group *old, *young;
+	struct iopf_stats st;
+	int rc;
+
+	if (qdev_new(env, &d, NULL, NULL))
+		return -1;
+	/* Answered after the cookie went to a new group. */
+	CHECK(env, !plat_fault(env->p, d.dev, 1, 0x1000, IOPF_PERM_READ, 1), "fault");
+	if (pull_n(env, &old, 1))
+		return -1;
+	CHECK(env, !plat_detach(env->p, d.dev) && !plat_attach(env->p, d.dev, d.hwpt),
+	      "detach and attach again");
+	CHECK(env, !plat_fault(env->p, d.dev, 2, 0x2000, IOPF_PERM_READ, 1), "fault");
+	if (pull_n(env, &young, 1))
+		return -1;
+	CHECK(env, iopf_group_cookie(young) == iopf_group_cookie(old),
+	      "the kernel did not reuse the cookie: %u then %u", iopf_group_cookie(old),
+	      iopf_group_cookie(young));
+	rc = iopf_group_respond(old, IOPF_RESP_INVALID);
+	CHECK(env, rc == -ESTALE, "answer to the old group: %d", rc);
+	CHECK(env, !iopf_group_respond(young, IOPF_RESP_SUCCESS), "respond");
+	CHECK(env, !iopf_engine_flush(env->e), "flush");
+	CHECK(env, o.n == 1 && o.ok == 1, "outcomes %u, taken %u", o.n, o.ok);
+
+	/* Answered before the new group was read. */
+	CHECK(env, !plat_fault(env->p, d.dev, 3, 0x3000, IOPF_PERM_READ, 1), "fault");
+	if (pull_n(env, &old, 1))
+		return -1;
+	CHECK(env, !plat_detach(env->p, d.dev) && !plat_attach(env->p, d.dev, d.hwpt),
+	      "detach and attach again");
+	CHECK(env, !iopf_group_respond(old, IOPF_RESP_SUCCESS), "respond");
+	CHECK(env, !plat_fault(env->p, d.dev, 4, 0x4000, IOPF_PERM_READ, 1), "fault");
+	if (pull_n(env, &young, 1))
+		return -1;
+	CHECK(env, iopf_group_fault(young, 0)->grpid == 4, "grpid");
+	CHECK(env, !iopf_group_respond(young, IOPF_RESP_SUCCESS), "respond");
+	CHECK(env, !iopf_engine_flush(env->e), "flush");
+	/* The old answer failed (refused or dropped), the young one taken. */
+	CHECK(env, o.n == 3 && o.ok == 2 &&
+			   (o.results[1] == -EINVAL || o.results[1] == -ESTALE) &&
+			   o.results[2] == 0,
+	      "outcomes %u: taken %u, refused %u, other %u (%d, %d)", o.n, o.ok, o.stale,
+	      o.other, o.n > 1 ? o.results[1] : 0, o.n > 2 ? o.results[2] : 0);
+	get_stats(d.q, &st);
+	CHECK(env, st.answers_success == 2 && st.answers_stale == 2,
+	      "stats: success %llu stale %llu", (unsigned long long)st.answers_success,
+	      (unsigned long long)st.answers_stale);
+	return qdev_free(env, &d, true);
+}
+
 /* Multi-record groups larger than the batch make the buffer grow. The
  * kernel's mock IOMMU only makes one-record groups: mock only. */
 static int sc_grow(struct env *env)
@@ -483,6 +545,7 @@ static const struct {
 	{ "probe", sc_probe },	     { "flow", sc_flow },	  { "empty", sc_empty },
 	{ "paging", sc_paging },     { "stale", sc_stale },	  { "teardown", sc_teardown },
 	{ "busy", sc_busy },	     { "deadline", sc_deadline }, { "queues", sc_queues },
+	{ "reuse", sc_reuse },
 	{ "grow", sc_grow },
 };
 
