@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The bench's producer in the real-kernel tier: the kernel's own mock IOMMU
+ * (CONFIG_IOMMUFD_TEST), driven by tests/kernel/kt-helper. Every source is a
+ * mock device (kt_mock_setup) with a nested HWPT that reports into its fault
+ * queue; faults come from IOMMU_TEST_OP_TRIGGER_IOPF, one-record groups only
+ * (the kernel's mock sets LAST_PAGE on every fault). Hand-written loops use the
+ * fault fd as it is, with plain read(2)/write(2): no hooks on this tier.
+ *
+ * Compiled only by the kernel tier (tests/kernel/run-tier.sh, --kprog bench),
+ * against the test kernel's headers; never by meson.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+
+#include "kt-helper.h"
+#include "producer.h"
+
+const char bench_prod_tier[] = "kernel";
+const char bench_prod_note[] =
+	"the kernel's mock IOMMU (IOMMU_TEST_OP_TRIGGER_IOPF via kt-helper), "
+	"one-record groups; hand-written loops use plain read(2)/write(2) on their "
+	"own fault fd. Under qemu TCG: absolute times mean nothing, ratios do";
+const unsigned int bench_prod_max_group = 1;
+const uint64_t bench_prod_default_faults = 5000;
+const unsigned int bench_prod_default_reps = 9;
+
+struct prod_session {
+	int fd;
+	struct iopf_ctx *ctx;
+};
+
+struct prod_src {
+	struct prod_session *s;
+	struct kt_mock m;
+	uint32_t nested;
+	uint32_t fault_id; /* raw sources */
+	bool attached;
+	struct prod_ep ep;
+};
+
+int prod_session_new(struct prod_session **out, bool *skip)
+{
+	struct prod_session *s;
+	struct kt_mock probe;
+	int rc;
+
+	*skip = false;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = kt_open();
+	if (s->fd < 0) {
+		rc = s->fd;
+		*skip = true;
+		fprintf(stderr, "kernel producer: cannot open /dev/iommu: %s\n",
+			strerror(-rc));
+		free(s);
+		return rc;
+	}
+	/* A kernel without CONFIG_IOMMUFD_TEST cannot make faults: skip. */
+	rc = kt_mock_setup(&probe, s->fd);
+	if (rc) {
+		*skip = true;
+		fprintf(stderr, "kernel producer: no mock IOMMU here: %s\n",
+			strerror(-rc));
+		close(s->fd);
+		free(s);
+		return rc;
+	}
+	kt_mock_teardown(&probe);
+	rc = iopf_ctx_from_fd(s->fd, &s->ctx);
+	if (rc) {
+		close(s->fd);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void prod_session_free(struct prod_session *s)
+{
+	if (!s)
+		return;
+	iopf_ctx_free(s->ctx);
+	close(s->fd);
+	free(s);
+}
+
+struct iopf_ctx *prod_session_ctx(struct prod_session *s)
+{
+	return s->ctx;
+}
+
+static int src_base(struct prod_session *s, struct prod_src **out)
+{
+	struct prod_src *src = calloc(1, sizeof(*src));
+	int rc;
+
+	if (!src)
+		return -ENOMEM;
+	src->s = s;
+	src->ep.fd = -1;
+	rc = kt_mock_setup(&src->m, s->fd);
+	if (rc) {
+		free(src);
+		return rc;
+	}
+	*out = src;
+	return 0;
+}
+
+int prod_src_new_lib(struct prod_session *s, struct iopf_engine *e,
+		     const struct iopf_queue_opts *opts, struct prod_src **out,
+		     struct iopf_queue **q)
+{
+	struct iopf_hwpt_args nested = { .size = sizeof(nested) };
+	struct prod_src *src;
+	void *data;
+	int rc;
+
+	*q = NULL;
+	rc = src_base(s, &src);
+	if (rc)
+		return rc;
+	rc = iopf_queue_new(s->ctx, e, opts, q);
+	if (rc)
+		goto err;
+	kt_nested_data(&data, &nested.data_len, &nested.data_type);
+	nested.data = data;
+	nested.dev_id = src->m.idev_id;
+	nested.pt_id = src->m.parent_id;
+	rc = iopf_hwpt_alloc(s->ctx, *q, &nested, &src->nested);
+	if (rc)
+		goto err;
+	rc = kt_mock_domain_replace(s->fd, src->m.stdev_id, src->nested);
+	if (rc)
+		goto err;
+	src->attached = true;
+	*out = src;
+	return 0;
+err:
+	fprintf(stderr, "kernel producer: libiopf source: %s (%s)\n",
+		strerror(-rc), iopf_ctx_errmsg(s->ctx));
+	prod_src_free(src);
+	iopf_queue_free(*q);
+	*q = NULL;
+	return rc;
+}
+
+int prod_src_new_raw(struct prod_session *s, bool nonblock,
+		     struct prod_src **out, struct prod_ep **ep)
+{
+	struct prod_src *src;
+	int rc, fl;
+
+	rc = src_base(s, &src);
+	if (rc)
+		return rc;
+	rc = kt_fault_alloc(s->fd, &src->fault_id, &src->ep.fd);
+	if (rc)
+		goto err;
+	src->ep.poll_fd = src->ep.fd;
+	if (nonblock) {
+		fl = fcntl(src->ep.fd, F_GETFL);
+		if (fl < 0 || fcntl(src->ep.fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			rc = -errno;
+			goto err;
+		}
+	}
+	rc = kt_hwpt_alloc_nested(s->fd, src->m.idev_id, src->m.parent_id,
+				  src->fault_id, &src->nested);
+	if (rc)
+		goto err;
+	rc = kt_mock_domain_replace(s->fd, src->m.stdev_id, src->nested);
+	if (rc)
+		goto err;
+	src->attached = true;
+	*out = src;
+	*ep = &src->ep;
+	return 0;
+err:
+	fprintf(stderr, "kernel producer: raw source: %s\n", strerror(-rc));
+	prod_src_free(src);
+	return rc;
+}
+
+void prod_src_free(struct prod_src *src)
+{
+	int fd;
+
+	if (!src)
+		return;
+	fd = src->s->fd;
+	if (src->attached)
+		kt_mock_domain_replace(fd, src->m.stdev_id, src->m.parent_id);
+	if (src->nested)
+		kt_destroy(fd, src->nested);
+	if (src->ep.fd >= 0)
+		close(src->ep.fd);
+	if (src->fault_id)
+		kt_destroy(fd, src->fault_id);
+	kt_mock_teardown(&src->m);
+	free(src);
+}
+
+int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n)
+{
+	if (n != 1)
+		return -EINVAL;
+	return kt_trigger_iopf(src->s->fd, src->m.idev_id, 0,
+			       (uint32_t)(seq & 0x1ff),
+			       IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
+			       (seq & 0xfffffffull) << 12);
+}
+
+int prod_session_check(struct prod_session *s, uint64_t want_groups,
+		       char *msg, size_t msglen)
+{
+	/* The kernel keeps no books we can read; the bench counts what the
+	 * kernel took (write results) on both sides. */
+	(void)s;
+	(void)want_groups;
+	(void)msg;
+	(void)msglen;
+	return 0;
+}
+
+ssize_t prod_read(struct prod_ep *ep, void *buf, size_t len)
+{
+	ssize_t res = read(ep->fd, buf, len);
+
+	return res < 0 ? -errno : res;
+}
+
+ssize_t prod_write(struct prod_ep *ep, const void *buf, size_t len)
+{
+	ssize_t res = write(ep->fd, buf, len);
+
+	return res < 0 ? -errno : res;
+}
