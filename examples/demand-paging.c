@@ -13,8 +13,13 @@
  *
  * The faults come from a fault source (source.c): the library's mock kernel
  * by default. A VMM has its device fault by itself and keeps only the part
- * between iopf_engine_new() and iopf_engine_free().
+ * between iopf_engine_new() and iopf_engine_free(). Exit status: 0 when every
+ * group was answered and the kernel took every answer, 1 on failure, 2 on a
+ * usage error.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libiopf.h>
 
@@ -34,6 +40,8 @@ struct pager {
 	uint64_t base, pages;
 	uint8_t *mapped; /* one byte a page: populated */
 	uint64_t maps, success, invalid, groups;
+	/* what the kernel did with the answers (the answered callback) */
+	uint64_t taken, refused;
 	bool verbose;
 };
 
@@ -46,20 +54,24 @@ static int handle(struct iopf_group *g, void *user)
 	for (unsigned int i = 0; i < iopf_group_count(g); i++) {
 		const struct iopf_fault *f = iopf_group_fault(g, i);
 		uint64_t page = (f->addr - p->base) >> PAGE_SHIFT;
+		bool inside = f->addr >= p->base && page < p->pages;
 
-		if (f->addr < p->base || page >= p->pages) {
+		if (p->verbose)
+			printf("fault dev %u pasid %u grp %u addr 0x%" PRIx64
+			       " perm 0x%x cookie %u: %s\n",
+			       f->dev_id, f->pasid, f->grpid, f->addr, f->perm,
+			       f->cookie, inside ? "map" : "outside the window");
+		if (!inside) {
+			/* One bad page fails the whole group. */
 			code = IOPF_RESP_INVALID;
 			continue;
 		}
 		if (!p->mapped[page]) {
+			/* A VMM populates the page here (and maps it in the
+			 * IOAS or the guest's stage 2) before answering. */
 			p->mapped[page] = 1;
 			p->maps++;
 		}
-		if (p->verbose)
-			printf("fault dev %u pasid %u grp %u addr 0x%" PRIx64
-			       " perm 0x%x cookie %u\n",
-			       f->dev_id, f->pasid, f->grpid, f->addr, f->perm,
-			       f->cookie);
 	}
 	p->groups++;
 	if (code == IOPF_RESP_SUCCESS)
@@ -69,11 +81,46 @@ static int handle(struct iopf_group *g, void *user)
 	return iopf_group_respond(g, code);
 }
 
+/* Runs inside the engine's runs once the kernel took or refused an answer. */
+static void answered(struct iopf_queue *q, uint64_t tag, uint32_t cookie,
+		     uint32_t code, int result, void *user)
+{
+	struct pager *p = user;
+
+	(void)q;
+	(void)tag;
+	(void)code;
+	if (result == 0) {
+		p->taken++;
+	} else {
+		p->refused++;
+		fprintf(stderr, "answer for cookie %u refused: %s\n", cookie,
+			strerror(-result));
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iopf-demand-paging [--backend mock|kernel] [--engine uring|plain]\n"
-		"       [--batch N] [--faults N] [--group N] [--burst N] [--window PAGES] [--verbose]\n");
+		"       [--batch N] [--faults N] [--group N] [--burst N] [--window PAGES] [--verbose]\n"
+		"  --backend   where faults come from (default: %s)\n"
+		"  --engine    io_uring (default) or poll/read/write\n"
+		"  --batch     records per read (default: the library's)\n"
+		"  --faults    groups to raise (default 500)\n"
+		"  --group     records per group (default 1; the kernel backend makes 1)\n"
+		"  --burst     groups in flight at most (default 64)\n"
+		"  --window    pages of the populated-on-demand window (default 256)\n"
+		"  --verbose   print every fault\n",
+		source_default_backend());
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -83,7 +130,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 	errno = 0;
 	v = strtoul(s, &end, 0);
-	if (errno || !*s || *end || v > max)
+	if (errno || !*s || *end || *s == '-' || v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -103,8 +150,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *backend = "mock";
-	unsigned long batch = 0, faults = 1000, group = 1, burst = 64, window = 256;
+	const char *backend = source_default_backend();
+	unsigned long batch = 0, faults = 500, group = 1, burst = 64, window = 256;
 	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = IOPF_ENGINE_URING };
 	struct iopf_queue_opts qo = { .size = sizeof(qo) };
 	struct iopf_stats st = { .size = sizeof(st) };
@@ -119,6 +166,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "b:e:n:f:g:u:w:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
+			if (strcmp(optarg, "mock") && strcmp(optarg, "kernel"))
+				goto bad;
 			backend = optarg;
 			break;
 		case 'e':
@@ -174,8 +223,16 @@ int main(int argc, char **argv)
 
 	rc = source_open(backend, &src);
 	if (rc) {
-		fprintf(stderr, "cannot open the %s fault source: %s\n", backend,
-			strerror(-rc));
+		fprintf(stderr, "cannot open the %s fault source: %s%s\n", backend,
+			strerror(-rc),
+			rc == -ENOTSUP ? " (this build has no kernel backend: the "
+					 "real-kernel tier builds one)" : "");
+		goto out;
+	}
+	if (group > source_max_group(src)) {
+		fprintf(stderr, "the %s backend makes groups of at most %u records\n",
+			backend, source_max_group(src));
+		status = 2;
 		goto out;
 	}
 	rc = iopf_engine_new(&eo, &e);
@@ -185,6 +242,7 @@ int main(int argc, char **argv)
 	}
 	qo.batch = (uint32_t)batch;
 	qo.handler = handle;
+	qo.answered = answered;
 	qo.user = &p;
 	rc = iopf_queue_new(source_ctx(src), e, &qo, &q);
 	if (rc) {
@@ -233,23 +291,44 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = iopf_engine_flush(e);
+	/* The handler's last answers go out with the next run of the engine:
+	 * flush until the kernel has taken (or refused) every one. */
+	for (uint64_t end = now_ms() + 1000;
+	     p.taken + p.refused < p.groups && now_ms() < end;) {
+		struct timespec ms = { .tv_nsec = 1000000 };
+
+		rc = iopf_engine_flush(e);
+		if (rc) {
+			fprintf(stderr, "iopf_engine_flush: %s\n", strerror(-rc));
+			goto out;
+		}
+		if (p.taken + p.refused < p.groups)
+			nanosleep(&ms, NULL);
+	}
+	rc = iopf_queue_stats(q, &st);
 	if (rc) {
-		fprintf(stderr, "iopf_engine_flush: %s\n", strerror(-rc));
+		fprintf(stderr, "iopf_queue_stats: %s\n", strerror(-rc));
 		goto out;
 	}
-	iopf_queue_stats(q, &st);
-	printf("groups %" PRIu64 ": %" PRIu64 " SUCCESS, %" PRIu64 " INVALID; pages mapped %" PRIu64 "\n",
-	       p.groups, p.success, p.invalid, p.maps);
-	printf("library: faults %" PRIu64 " groups %" PRIu64 " answered %" PRIu64
-	       " (stale %" PRIu64 ", failed %" PRIu64 ") reads %" PRIu64
-	       " writes %" PRIu64 " largest batch %" PRIu64 "\n",
-	       st.faults, st.groups, st.answers_success + st.answers_invalid,
-	       st.answers_stale, st.answers_failed, st.reads, st.writes,
-	       st.max_batch);
-	if (st.answers_success + st.answers_invalid != p.groups ||
-	    st.answers_success != p.success) {
-		fprintf(stderr, "the kernel did not take every answer\n");
+	printf("groups %" PRIu64 ": %" PRIu64 " SUCCESS, %" PRIu64 " INVALID; pages mapped %" PRIu64
+	       "; answers taken %" PRIu64 ", refused %" PRIu64 "\n",
+	       p.groups, p.success, p.invalid, p.maps, p.taken, p.refused);
+	printf("counters: faults %" PRIu64 " groups %" PRIu64 " success %" PRIu64
+	       " invalid %" PRIu64 " auto %" PRIu64 " stale %" PRIu64
+	       " failed %" PRIu64 " reads %" PRIu64 " empty %" PRIu64
+	       " writes %" PRIu64 " max_batch %" PRIu64 " grows %" PRIu64
+	       " malformed %" PRIu64 "\n",
+	       st.faults, st.groups, st.answers_success, st.answers_invalid,
+	       st.answers_auto, st.answers_stale, st.answers_failed, st.reads,
+	       st.empty_reads, st.writes, st.max_batch, st.grows, st.malformed);
+	/* The books: every group raised reached the handler once, and the
+	 * kernel took every answer as given. */
+	if (p.groups != sent || st.groups != p.groups || p.taken != p.groups ||
+	    p.refused || st.answers_success != p.success ||
+	    st.answers_invalid != p.invalid) {
+		fprintf(stderr, "the books do not balance: %lu groups raised, %" PRIu64
+			" assembled, %" PRIu64 " handled, %" PRIu64 " answers taken\n",
+			sent, st.groups, p.groups, p.taken);
 		goto out;
 	}
 	status = 0;

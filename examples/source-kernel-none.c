@@ -5,6 +5,11 @@
 
 #include "source.h"
 
+const char *source_default_backend(void)
+{
+	return "mock";
+}
+
 int kernel_source_open(struct iopf_ctx **ctx, struct kernel_source **out)
 {
 	return -ENOTSUP;

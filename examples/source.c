@@ -7,6 +7,9 @@
 
 #include "source.h"
 
+/* The mock makes groups of any size; the examples need no more than this. */
+#define MOCK_MAX_GROUP 64
+
 struct source {
 	struct iopf_ctx *ctx;
 	struct iopf_mock *mock;
@@ -69,6 +72,11 @@ struct iopf_ctx *source_ctx(struct source *s)
 	return s->ctx;
 }
 
+unsigned int source_max_group(const struct source *s)
+{
+	return s->k ? 1 : MOCK_MAX_GROUP;
+}
+
 uint32_t source_dev_id(struct source *s)
 {
 	return s->dev_id;
@@ -105,16 +113,12 @@ int source_attach(struct source *s, struct iopf_queue *q)
 int source_fault(struct source *s, uint32_t grpid, uint64_t addr, uint32_t perm,
 		 unsigned int nrec)
 {
-	struct iopf_mock_fault f[64];
+	struct iopf_mock_fault f[MOCK_MAX_GROUP];
 
-	if (s->k) {
-		/* The kernel's mock IOMMU makes one-record groups only. */
-		if (nrec != 1)
-			return -EOPNOTSUPP;
-		return kernel_source_fault(s->k, grpid, addr, perm);
-	}
-	if (!nrec || nrec > 64)
+	if (!nrec || nrec > source_max_group(s))
 		return -EINVAL;
+	if (s->k)
+		return kernel_source_fault(s->k, grpid, addr, perm);
 	memset(f, 0, sizeof(f));
 	for (unsigned int i = 0; i < nrec; i++) {
 		f[i].addr = addr + 4096ull * i;

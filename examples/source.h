@@ -17,7 +17,16 @@
 
 struct source;
 
+/* The backend an example uses when not told: "kernel" when built with the
+ * kernel backend (source-kernel.c: the real-kernel tier runs the examples
+ * without arguments), "mock" otherwise (source-kernel-none.c). */
+const char *source_default_backend(void);
+/* Opens "mock" or "kernel"; -EINVAL for another name, -ENOTSUP for "kernel"
+ * in a build without the kernel backend. */
 int source_open(const char *backend, struct source **out);
+/* The largest group source_fault() can make: the kernel's mock IOMMU reports
+ * one-record groups only (IOMMU_TEST_OP_TRIGGER_IOPF always sets LAST_PAGE). */
+unsigned int source_max_group(const struct source *s);
 struct iopf_ctx *source_ctx(struct source *s);
 uint32_t source_dev_id(struct source *s);
 /* Allocates a nested HWPT reporting into q and attaches the device to it. */
