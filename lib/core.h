@@ -11,6 +11,7 @@
 #define IOPF_CORE_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "internal.h"
@@ -48,6 +49,41 @@ struct cookie_owner {
 	struct iopf_group *g; /* that group while read and not answered */
 };
 #define MAX_TRACKED_COOKIE (1u << 20)
+
+/*
+ * The queue lock. Its critical sections are a handful of stores (answer one
+ * group, take the answers, ingest a batch), almost never contended: a test
+ * and test-and-set lock costs a fraction of a pthread mutex per fault, and
+ * yields the CPU if the holder was preempted.
+ */
+struct qlock {
+	atomic_bool held;
+};
+
+static inline void qlock_lock(struct qlock *l)
+{
+	unsigned int spins = 0;
+
+	while (atomic_exchange_explicit(&l->held, true, memory_order_acquire)) {
+		while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
+			if (++spins > 100) {
+				sched_yield();
+				spins = 0;
+			} else {
+#if defined(__x86_64__) || defined(__i386__)
+				__builtin_ia32_pause();
+#elif defined(__aarch64__)
+				__asm__ volatile("yield");
+#endif
+			}
+		}
+	}
+}
+
+static inline void qlock_unlock(struct qlock *l)
+{
+	atomic_store_explicit(&l->held, false, memory_order_release);
+}
 
 struct iopf_group {
 	struct iopf_queue *q;
@@ -90,6 +126,8 @@ struct iopf_queue {
 	unsigned char *buf;
 	uint32_t buf_records;
 	bool readable; /* read again without waiting first */
+	bool full; /* the last read filled the buffer: more is likely */
+	uint32_t nready; /* groups read and not handed out yet */
 	bool polled; /* the last wait said readable: a 0 read means no fit */
 	int error; /* fatal for this queue, reported once */
 	bool error_reported;
@@ -101,10 +139,11 @@ struct iopf_queue {
 	unsigned int inflight;
 	bool read_inflight, poll_inflight, write_inflight;
 
-	pthread_mutex_t lock; /* guards what follows */
+	struct qlock lock; /* guards what follows */
 	struct iopf_group *free_head, *free_tail;
 	struct iopf_group outstanding; /* list head: READY and HANDED groups */
 	struct ans_buf pending; /* answered, not yet given to an engine */
+	atomic_uint npending; /* pending.n, readable without the lock */
 	void **chunks;
 	uint32_t nchunks;
 	struct cookie_owner *owners; /* indexed by cookie */
@@ -141,15 +180,31 @@ struct iopf_engine {
 	atomic_bool interrupt; /* iopf_engine_wake() was called */
 	bool fd_exported; /* the caller polls iopf_engine_fd() */
 	bool in_dispatch;
+	bool flush_only; /* iopf_engine_flush(): write answers, read nothing */
+	bool answers_only; /* after a dispatch: a read there would find the
+			      queue drained, unless it costs nothing extra */
 	int timer_fd; /* deadlines, for callers polling the engine fd */
 	uint64_t timer_armed; /* when timer_fd fires, 0: disarmed */
 	int wake_fd; /* eventfd: another thread queued answers */
 	atomic_bool wake_pending;
-	_Atomic pthread_t owner; /* the thread that last ran the engine */
-	atomic_bool owner_set;
 	bool in_run;
 	void *priv;
 };
+
+/* A group's state changes under its queue's lock, except when the engine's
+ * thread hands a READY group out (nobody else can hold it yet, and the
+ * caller's own hand-over to another thread orders the rest): relaxed
+ * accesses under the lock, a release store there. */
+static inline uint32_t gstate(const struct iopf_group *g)
+{
+	return atomic_load_explicit(&((struct iopf_group *)g)->state,
+				    memory_order_relaxed);
+}
+
+static inline void gstate_set(struct iopf_group *g, uint32_t state)
+{
+	atomic_store_explicit(&g->state, state, memory_order_relaxed);
+}
 
 extern const struct engine_ops iopf_engine_plain_ops;
 extern const struct engine_ops iopf_engine_uring_ops;
@@ -160,6 +215,7 @@ void queue_slots_fini(struct iopf_queue *q);
 int queue_ingest(struct iopf_queue *q, ssize_t res);
 int queue_read_result(struct iopf_queue *q, ssize_t res);
 bool queue_has_answers(struct iopf_queue *q);
+bool queue_may_read(const struct iopf_queue *q);
 void queue_filter_stale(struct iopf_queue *q);
 int queue_take_answers(struct iopf_queue *q);
 void queue_answers_done(struct iopf_queue *q, ssize_t res);
@@ -170,8 +226,37 @@ void queue_answer_all_invalid(struct iopf_queue *q);
 void group_release(struct iopf_group *g);
 
 /* engine.c */
-void engine_push_ready(struct iopf_engine *e, struct iopf_group *g);
-void engine_wake(struct iopf_engine *e);
+static inline void engine_push_ready(struct iopf_engine *e,
+				     struct iopf_group *g)
+{
+	g->next = NULL;
+	if (e->ready_tail)
+		e->ready_tail->next = g;
+	else
+		e->ready_head = g;
+	e->ready_tail = g;
+	e->nready++;
+}
+
+/* The engine this thread last ran (initial-exec: no __tls_get_addr call on
+ * every answer). */
+extern __thread struct iopf_engine *iopf_tls_engine
+	__attribute__((tls_model("initial-exec")));
+void engine_wake_slow(struct iopf_engine *e);
+
+/*
+ * After an answer is queued. On the engine's own thread it goes out before
+ * the current run or dispatch returns, or with the next call of a caller that
+ * uses the library's waits. A caller that sleeps in its own poll on the
+ * engine fd, or another thread, must wake the engine: once per flush.
+ */
+static inline void engine_wake(struct iopf_engine *e)
+{
+	if (iopf_tls_engine == e &&
+	    (e->in_run || e->in_dispatch || !e->fd_exported))
+		return;
+	engine_wake_slow(e);
+}
 void engine_drain_wake(struct iopf_engine *e);
 void engine_drain_timer(struct iopf_engine *e);
 int engine_timeout(struct iopf_engine *e, int timeout_ms);

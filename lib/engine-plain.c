@@ -84,11 +84,17 @@ static int read_queue(struct plain *p, struct iopf_queue *q)
 {
 	int got = 0, rc = 0;
 
-	for (int i = 0; i < MAX_READS_PER_RUN && q->readable && !q->error; i++) {
+	/* Reads go on while they fill the buffer; a partial one ends the run's
+	 * reading but leaves the queue readable, so that the next run reads
+	 * first and polls only once a read comes back empty. */
+	for (int i = 0; i < MAX_READS_PER_RUN && q->readable && queue_may_read(q);
+	     i++) {
 		rc = queue_read_result(q, q_read(q));
 		if (rc < 0)
 			break;
 		got += rc;
+		if (!q->full)
+			break;
 	}
 	/*
 	 * A queue in error reads no more, but its fd can stay readable for
@@ -130,7 +136,8 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 	int n, rc;
 
 	rc = flush_all(e);
-	if (rc)
+	/* A dispatch just drained what was read: a read now would be empty. */
+	if (rc || e->flush_only || e->answers_only)
 		return rc;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext)
 		read_queue(p, q);

@@ -155,7 +155,7 @@ static void prep_read(struct uring *u, struct iopf_queue *q,
 	for (int i = 0; i < 4; i++) {
 		struct io_uring_sqe *sqe;
 
-		if (q->read_inflight || q->poll_inflight || q->error)
+		if (q->read_inflight || q->poll_inflight || !queue_may_read(q))
 			return;
 		len = (size_t)q->buf_records * FAULT_SIZE;
 		if (!q->readable && q->hooks) {
@@ -174,7 +174,10 @@ static void prep_read(struct uring *u, struct iopf_queue *q,
 		}
 		if (wsqe)
 			wsqe->flags |= IOSQE_IO_HARDLINK;
-		if (!q->readable) {
+		/* Behind a POLL unless the last read filled the buffer: a
+		 * linked POLL costs nothing when a group is there, and finds
+		 * one that did not fit (still EPOLLIN) at once. */
+		if (!q->full && !q->hooks) {
 			sqe = get_sqe(u);
 			if (!sqe)
 				return;
@@ -257,13 +260,20 @@ static void complete(struct iopf_engine *e, struct uring *u,
 			return;
 		}
 		queue_read_result(q, q_read_done(q, res));
-		/* A grown buffer reads again at once. A READ sent without a
-		 * POLL (a new queue, or after a full batch) that found the
-		 * queue empty leaves nothing in flight: another round arms
-		 * the POLL, or no completion would wake a caller sleeping in
-		 * its own epoll on the ring fd when the next fault comes. */
-		if ((q->readable && res <= 0) ||
-		    (res == 0 && !q->readable && !q->error))
+		if (q->error)
+			return;
+		/*
+		 * Another round in this run: to read again at once after a
+		 * full batch or a grown buffer (as far as the read-ahead bound
+		 * lets it); and whenever the read left nothing in flight for
+		 * a caller who sleeps in its own poll on the ring fd, since
+		 * then only an armed POLL can wake it for the next fault. A
+		 * READ sent without a POLL that found the queue empty is such
+		 * a case for everyone.
+		 */
+		if ((q->full && queue_may_read(q)) ||
+		    (res == 0 && !q->readable) ||
+		    (e->fd_exported && !q->full && queue_may_read(q)))
 			u->again = true;
 		return;
 	case OP_WRITE: {
@@ -314,12 +324,13 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		struct __kernel_timespec ts;
 		unsigned int wait_nr = 0;
 
-		u->again = false;
 		/* Reads that completed since the last reap may have given
 		 * out cookies: learn them before answers are checked and
-		 * written (queue_filter_stale). */
+		 * written (queue_filter_stale). What they call for is done in
+		 * this round. */
 		if (io_uring_cq_ready(&u->ring))
 			reap(e, u);
+		u->again = false;
 		atomic_store(&e->wake_pending, false);
 		arm_wake(e, u);
 		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
@@ -329,7 +340,10 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 				io_uring_submit(&u->ring);
 				u->queued = 0;
 			}
-			prep_read(u, q, prep_write(u, q));
+			struct io_uring_sqe *wsqe = prep_write(u, q);
+
+			if (!e->flush_only)
+				prep_read(u, q, wsqe);
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)
 			wait_nr = 1;

@@ -11,17 +11,6 @@
 
 #include "core.h"
 
-void engine_push_ready(struct iopf_engine *e, struct iopf_group *g)
-{
-	g->next = NULL;
-	if (e->ready_tail)
-		e->ready_tail->next = g;
-	else
-		e->ready_head = g;
-	e->ready_tail = g;
-	e->nready++;
-}
-
 static struct iopf_group *engine_pop_ready(struct iopf_engine *e)
 {
 	struct iopf_group *g = e->ready_head;
@@ -40,21 +29,13 @@ static struct iopf_group *engine_pop_ready(struct iopf_engine *e)
  * An answer queued by a thread other than the one running the engine must
  * not wait for the next fault: poke the engine's eventfd, once per flush.
  */
-void engine_wake(struct iopf_engine *e)
+__thread struct iopf_engine *iopf_tls_engine
+	__attribute__((tls_model("initial-exec")));
+
+void engine_wake_slow(struct iopf_engine *e)
 {
 	uint64_t one = 1;
 
-	/*
-	 * On the engine's own thread the answer goes out before the current
-	 * run or dispatch returns, or with the next call of a caller that
-	 * uses the library's waits. A caller that sleeps in its own poll on
-	 * the engine fd, or another thread, must wake the engine: once per
-	 * flush is enough.
-	 */
-	if (atomic_load(&e->owner_set) &&
-	    pthread_equal(atomic_load(&e->owner), pthread_self()) &&
-	    (e->in_run || e->in_dispatch || !e->fd_exported))
-		return;
 	if (atomic_exchange(&e->wake_pending, true))
 		return;
 	if (write(e->wake_fd, &one, sizeof(one)) < 0) {
@@ -167,8 +148,7 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 {
 	int rc;
 
-	atomic_store(&e->owner, pthread_self());
-	atomic_store(&e->owner_set, true);
+	iopf_tls_engine = e;
 	engine_expire(e);
 	e->in_run = true;
 	rc = e->ops->run(e, engine_timeout(e, timeout_ms));
@@ -343,11 +323,8 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 
 static void hand_out(struct iopf_group *g)
 {
-	struct iopf_queue *q = g->q;
-
-	pthread_mutex_lock(&q->lock);
-	atomic_store(&g->state, G_HANDED);
-	pthread_mutex_unlock(&q->lock);
+	g->q->nready--;
+	atomic_store_explicit(&g->state, G_HANDED, memory_order_release);
 }
 
 /* Groups that died on the ready list were answered already (by the deadline,
@@ -357,11 +334,12 @@ static struct iopf_group *next_live(struct iopf_engine *e)
 	struct iopf_group *g;
 
 	while ((g = engine_pop_ready(e))) {
-		uint32_t state = atomic_load(&g->state);
+		uint32_t state = gstate(g);
 
 		if (state != G_EXPIRED && state != G_STALE)
 			return g;
 		e->ndead--;
+		g->q->nready--;
 		group_release(g);
 	}
 	return NULL;
@@ -430,8 +408,11 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	 * that a caller who sleeps next in its own loop leaves no device
 	 * waiting. */
 	if (n && engine_has_answers(e)) {
-		int r = engine_run(e, 0);
+		int r;
 
+		e->answers_only = true;
+		r = engine_run(e, 0);
+		e->answers_only = false;
 		if (r < 0 && rc >= 0)
 			rc = r;
 	}
@@ -447,16 +428,17 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 
 	if (!e)
 		return -EINVAL;
-	for (int i = 0; i < 1000; i++) {
+	e->flush_only = true;
+	rc = 0;
+	for (int i = 0; i < 1000 && rc >= 0; i++) {
 		rc = engine_run(e, 0);
-		if (rc < 0)
-			return rc;
-		if (!engine_has_answers(e))
-			return 0;
+		if (rc < 0 || !engine_has_answers(e))
+			break;
 		/* Still in flight: give the completion a moment. */
 		rc = engine_run(e, 1);
-		if (rc < 0)
-			return rc;
 	}
+	e->flush_only = false;
+	if (rc < 0)
+		return rc;
 	return engine_has_answers(e) ? -EAGAIN : 0;
 }

@@ -63,14 +63,18 @@ static int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
 		    uint64_t tag)
 {
 	struct ans_buf *a = &q->pending;
-	int rc = ans_reserve(a, 1);
 
-	if (rc)
-		return rc;
+	if (a->n == a->cap) {
+		int rc = ans_reserve(a, 1);
+
+		if (rc)
+			return rc;
+	}
 	a->rsp[a->n].cookie = cookie;
 	a->rsp[a->n].code = code;
 	a->tags[a->n] = tag;
 	a->n++;
+	atomic_store_explicit(&q->npending, a->n, memory_order_release);
 	return 0;
 }
 
@@ -113,7 +117,7 @@ static void slot_put(struct iopf_queue *q, struct iopf_group *g)
 {
 	if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
 		q->owners[g->cookie].g = NULL;
-	atomic_store(&g->state, G_FREE);
+	gstate_set(g, G_FREE);
 	g->next = NULL;
 	g->user = NULL;
 	g->count = 0;
@@ -142,10 +146,9 @@ static struct iopf_group *slot_get(struct iopf_queue *q)
 
 int queue_slots_init(struct iopf_queue *q)
 {
-	int rc = pthread_mutex_init(&q->lock, NULL);
+	int rc;
 
-	if (rc)
-		return -rc;
+	atomic_init(&q->lock.held, false);
 	olist_init(&q->outstanding);
 	rc = slots_grow(q);
 	if (!rc)
@@ -177,7 +180,6 @@ void queue_slots_fini(struct iopf_queue *q)
 	q->nowners = 0;
 	ans_free(&q->pending);
 	ans_free(&q->inflight_ans);
-	pthread_mutex_destroy(&q->lock);
 }
 
 static int group_append(struct iopf_group *g,
@@ -221,8 +223,12 @@ static void group_close(struct iopf_queue *q, struct iopf_group *g,
 			uint64_t now)
 {
 	g->t_read = now;
-	atomic_store(&g->state, G_READY);
-	olist_add_tail(&q->outstanding, g);
+	q->nready++;
+	gstate_set(g, G_READY);
+	/* Only deadlines need the groups in the order they came;
+	 * teardown finds them by their state. */
+	if (q->deadline_ns)
+		olist_add_tail(&q->outstanding, g);
 	q->stats.groups++;
 	engine_push_ready(q->e, g);
 }
@@ -274,12 +280,12 @@ static void cookie_take(struct iopf_queue *q, struct iopf_group *g)
 	o = &q->owners[g->cookie];
 	if (o->g && o->g != g) {
 		struct iopf_group *old = o->g;
-		uint32_t state = atomic_load(&old->state);
+		uint32_t state = gstate(old);
 
 		olist_del(old);
 		if (state == G_READY)
 			q->e->ndead++;
-		atomic_store(&old->state, G_STALE);
+		gstate_set(old, G_STALE);
 	}
 	o->tag = g->tag;
 	o->g = g;
@@ -306,10 +312,10 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 {
 	const struct iommu_hwpt_pgfault *rec = (const void *)q->buf;
 	size_t n = (size_t)res / FAULT_SIZE;
-	uint64_t now = now_ns();
+	uint64_t now = q->deadline_ns ? now_ns() : 0;
 	int rc = 0;
 
-	pthread_mutex_lock(&q->lock);
+	qlock_lock(&q->lock);
 	for (size_t i = 0; i < n; i++, rec++) {
 		struct iopf_group *g = q->assembling;
 
@@ -342,7 +348,7 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			}
 			g->cookie = rec->cookie;
 			g->tag = ++q->next_tag;
-			atomic_store(&g->state, G_ASSEMBLING);
+			gstate_set(g, G_ASSEMBLING);
 			q->assembling = g;
 			cookie_take(q, g);
 		}
@@ -363,7 +369,7 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			group_close(q, g, now);
 		}
 	}
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 	if (n > q->stats.max_batch)
 		q->stats.max_batch = n;
 	return rc;
@@ -409,11 +415,15 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 			return q->error = -EIO;
 		}
 		rc = queue_ingest(q, res);
-		q->readable = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
+		/* Read again first next time: with data flowing, a read is
+		 * cheaper than a poll and then a read. */
+		q->readable = true;
+		q->full = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
 		if (rc)
 			return rc;
 		return (int)(res / (ssize_t)FAULT_SIZE);
 	}
+	q->full = false;
 	if (res == 0 && !polled) {
 		q->stats.empty_reads++;
 		q->readable = false;
@@ -432,6 +442,7 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 			return q->error = -ENOMEM;
 		}
 		q->readable = true;
+		q->full = true;
 		return 0;
 	}
 	if (res == -EAGAIN || res == -EINTR) {
@@ -442,15 +453,21 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 	return q->error = (int)res;
 }
 
+/* Read-ahead stops while a batch worth of groups waits to be handed out:
+ * memory stays bounded and the kernel keeps the rest (its queue is the
+ * device's backpressure). */
+bool queue_may_read(const struct iopf_queue *q)
+{
+	return q->nready < q->buf_records && !q->error;
+}
+
 bool queue_has_answers(struct iopf_queue *q)
 {
 	bool any;
 
 	if (q->inflight_ans.off < q->inflight_ans.n)
 		return true;
-	pthread_mutex_lock(&q->lock);
-	any = q->pending.n > 0;
-	pthread_mutex_unlock(&q->lock);
+	any = atomic_load_explicit(&q->npending, memory_order_acquire) > 0;
 	return any;
 }
 
@@ -462,15 +479,22 @@ int queue_take_answers(struct iopf_queue *q)
 
 	if (w->off < w->n)
 		return (int)(w->n - w->off);
-	pthread_mutex_lock(&q->lock);
+	if (!atomic_load_explicit(&q->npending, memory_order_acquire))
+		return 0;
+	qlock_lock(&q->lock);
 	if (q->pending.n) {
 		struct ans_buf t = *w;
 
 		*w = q->pending;
 		q->pending = t;
 		q->pending.n = q->pending.off = 0;
+		atomic_store_explicit(&q->npending, 0, memory_order_relaxed);
+		/* Both buffers grow to the largest burst, so that the swap
+		 * stops allocating once the queue has seen it. */
+		if (q->pending.cap < w->cap)
+			ans_reserve(&q->pending, w->cap);
 	}
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 	w->off = 0;
 	if (!w->n)
 		return 0;
@@ -493,12 +517,12 @@ void queue_filter_stale(struct iopf_queue *q)
 
 	if (!q->nowners)
 		return;
-	pthread_mutex_lock(&q->lock);
+	qlock_lock(&q->lock);
 	for (uint32_t i = w->off; i < w->n; i++) {
 		if (!cookie_current(q, w->rsp[i].cookie, w->tags[i])) {
-			pthread_mutex_unlock(&q->lock);
+			qlock_unlock(&q->lock);
 			report(q, i, -ESTALE);
-			pthread_mutex_lock(&q->lock);
+			qlock_lock(&q->lock);
 			continue;
 		}
 		if (to != i) {
@@ -507,7 +531,7 @@ void queue_filter_stale(struct iopf_queue *q)
 		}
 		to++;
 	}
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 	w->n = to;
 	if (w->off >= w->n)
 		w->n = w->off = 0;
@@ -600,10 +624,10 @@ int64_t queue_next_expiry(struct iopf_queue *q)
 
 	if (!q->deadline_ns)
 		return -1;
-	pthread_mutex_lock(&q->lock);
+	qlock_lock(&q->lock);
 	if (q->outstanding.onext != &q->outstanding)
 		t = (int64_t)(q->outstanding.onext->t_read + q->deadline_ns);
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 	return t;
 }
 
@@ -616,19 +640,19 @@ void queue_expire(struct iopf_queue *q, uint64_t now)
 
 	if (!q->deadline_ns)
 		return;
-	pthread_mutex_lock(&q->lock);
+	qlock_lock(&q->lock);
 	while ((g = q->outstanding.onext) != &q->outstanding &&
 	       now - g->t_read >= q->deadline_ns) {
 		answer_invalid(q, g);
 		olist_del(g);
-		if (atomic_load(&g->state) == G_READY)
+		if (gstate(g) == G_READY)
 			q->e->ndead++;
 		if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
 			q->owners[g->cookie].g = NULL;
-		atomic_store(&g->state, G_EXPIRED);
+		gstate_set(g, G_EXPIRED);
 		q->nexpired++;
 	}
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 }
 
 /* Teardown: every group read from the kernel and not answered is answered
@@ -637,18 +661,25 @@ void queue_answer_all_invalid(struct iopf_queue *q)
 {
 	struct iopf_group *g;
 
-	pthread_mutex_lock(&q->lock);
-	while ((g = q->outstanding.onext) != &q->outstanding) {
-		olist_del(g);
-		answer_invalid(q, g);
-		slot_put(q, g);
+	qlock_lock(&q->lock);
+	for (uint32_t c = 0; c < q->nchunks; c++) {
+		struct iopf_group *chunk = q->chunks[c];
+
+		for (int i = 0; i < SLOT_CHUNK; i++) {
+			g = &chunk[i];
+			if (gstate(g) != G_READY && gstate(g) != G_HANDED)
+				continue;
+			olist_del(g);
+			answer_invalid(q, g);
+			slot_put(q, g);
+		}
 	}
 	if (q->assembling) {
 		answer_invalid(q, q->assembling);
 		slot_put(q, q->assembling);
 		q->assembling = NULL;
 	}
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 }
 
 /* Frees the slot of a group that died on the ready list (expired, stale). */
@@ -656,12 +687,12 @@ void group_release(struct iopf_group *g)
 {
 	struct iopf_queue *q = g->q;
 
-	pthread_mutex_lock(&q->lock);
-	if (atomic_load(&g->state) == G_EXPIRED)
+	qlock_lock(&q->lock);
+	if (gstate(g) == G_EXPIRED)
 		q->nexpired--;
 	olist_del(g);
 	slot_put(q, g);
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 }
 
 /* ---- the public group API ---------------------------------------------- */
@@ -716,33 +747,33 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 	if (code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID)
 		return -EINVAL;
 	q = g->q;
-	pthread_mutex_lock(&q->lock);
-	state = atomic_load(&g->state);
+	qlock_lock(&q->lock);
+	state = gstate(g);
 	if (state == G_EXPIRED) {
 		olist_del(g);
 		q->nexpired--;
 		slot_put(q, g);
-		pthread_mutex_unlock(&q->lock);
+		qlock_unlock(&q->lock);
 		return -ETIMEDOUT;
 	}
 	if (state == G_STALE) {
 		q->stale_responds++;
 		slot_put(q, g);
-		pthread_mutex_unlock(&q->lock);
+		qlock_unlock(&q->lock);
 		return -ESTALE;
 	}
 	if (state != G_HANDED) {
-		pthread_mutex_unlock(&q->lock);
+		qlock_unlock(&q->lock);
 		return state == G_READY ? -EINVAL : -EALREADY;
 	}
 	rc = ans_push(q, g->cookie, code, g->tag);
 	if (rc) {
-		pthread_mutex_unlock(&q->lock);
+		qlock_unlock(&q->lock);
 		return rc;
 	}
 	olist_del(g);
 	slot_put(q, g);
-	pthread_mutex_unlock(&q->lock);
+	qlock_unlock(&q->lock);
 	engine_wake(q->e);
 	return 0;
 }

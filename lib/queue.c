@@ -213,10 +213,11 @@ static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
 	}
 	for (pg = &e->ready_head; *pg;) {
 		if ((*pg)->q == q) {
-			uint32_t state = atomic_load(&(*pg)->state);
+			uint32_t state = gstate((*pg));
 
 			if (state == G_EXPIRED || state == G_STALE)
 				e->ndead--;
+			q->nready--;
 			*pg = (*pg)->next;
 			e->nready--;
 		} else {
@@ -289,9 +290,9 @@ IOPF_EXPORT int iopf_queue_stats(const struct iopf_queue *q,
 		return -EINVAL;
 	s = q->stats;
 	s.size = sizeof(s);
-	pthread_mutex_lock((pthread_mutex_t *)&q->lock);
+	qlock_lock((struct qlock *)&q->lock);
 	s.answers_stale += q->stale_responds;
-	pthread_mutex_unlock((pthread_mutex_t *)&q->lock);
+	qlock_unlock((struct qlock *)&q->lock);
 	return fill_sized(st, &s, sizeof(s));
 }
 
