@@ -10,6 +10,9 @@
 
 #include "core.h"
 
+/* The largest fault array a free group slot keeps (see slot_put). */
+#define SLOT_KEEP_FAULTS 8
+
 static void olist_init(struct iopf_group *head)
 {
 	head->onext = head->oprev = head;
@@ -121,6 +124,15 @@ static void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	g->next = NULL;
 	g->user = NULL;
 	g->count = 0;
+	/* Slots are reused FIFO, so in time every slot would keep a fault
+	 * array as large as the largest group ever seen: memory that grows
+	 * for months (found by tests/hardening/soak). Only small arrays stay;
+	 * a larger group allocates its array and gives it back here. */
+	if (g->faults != g->inline_faults && g->cap > SLOT_KEEP_FAULTS) {
+		free(g->faults);
+		g->faults = g->inline_faults;
+		g->cap = INLINE_FAULTS;
+	}
 	if (q->free_tail)
 		q->free_tail->next = g;
 	else
@@ -298,7 +310,9 @@ static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
 	tag &= ~ANS_AUTO;
 	if (!tag || cookie >= q->nowners)
 		return true;
-	return q->owners[cookie].tag == tag;
+	/* Tag 0: no group with this cookie was tracked (the map could not
+	 * grow when it came, see cookie_take), so none can be known stale. */
+	return q->owners[cookie].tag == tag || !q->owners[cookie].tag;
 }
 
 /*
@@ -453,12 +467,12 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 	return q->error = (int)res;
 }
 
-/* Read-ahead stops while a batch worth of groups waits to be handed out:
- * memory stays bounded and the kernel keeps the rest (its queue is the
- * device's backpressure). */
+/* A queue is read again only once what was read from it has been handed
+ * out: memory stays bounded by one batch a queue, and the kernel keeps the
+ * rest (its queue is the device's backpressure). */
 bool queue_may_read(const struct iopf_queue *q)
 {
-	return q->nready < q->buf_records && !q->error;
+	return !q->nready && !q->error;
 }
 
 bool queue_has_answers(struct iopf_queue *q)

@@ -583,15 +583,17 @@ static int run_setup(struct run *r)
 	return 0;
 }
 
-static void lib_io_counts(struct run *r, uint64_t *reads, uint64_t *writes)
+static void lib_io_counts(struct run *r, uint64_t *reads, uint64_t *writes,
+			  uint64_t *grows)
 {
-	*reads = *writes = 0;
+	*reads = *writes = *grows = 0;
 	for (unsigned int i = 0; i < r->nsrc; i++) {
 		struct iopf_stats st = { .size = sizeof(st) };
 
 		if (r->q[i] && !iopf_queue_stats(r->q[i], &st)) {
 			*reads += st.reads;
 			*writes += st.writes;
+			*grows += st.grows;
 		}
 	}
 }
@@ -607,6 +609,7 @@ static void run_one(const struct contender *c, enum scenario sc,
 	struct run r = { .c = c, .sc = sc };
 	uint64_t faults = sc == SC_PINGPONG ? cfg.pp_faults : cfg.faults;
 	uint64_t groups = faults / cfg.group, warm, a0, ta0, rd0, wr0, rd1, wr1;
+	uint64_t gr0, gr1;
 	uint64_t *lat = NULL;
 	int64_t ns;
 	char msg[256];
@@ -641,7 +644,7 @@ static void run_one(const struct contender *c, enum scenario sc,
 		goto out;
 	}
 
-	lib_io_counts(&r, &rd0, &wr0);
+	lib_io_counts(&r, &rd0, &wr0, &gr0);
 	rd0 += r.reads;
 	wr0 += r.writes;
 	r.polls = 0;
@@ -653,7 +656,12 @@ static void run_one(const struct contender *c, enum scenario sc,
 		rc = (int)ns;
 		goto out;
 	}
-	lib_io_counts(&r, &rd1, &wr1);
+	lib_io_counts(&r, &rd1, &wr1, &gr1);
+	/* A buffer the library grew in the measured pass means the warm-up
+	 * did not reach the steady state: say so, it explains allocations. */
+	if (gr1 > gr0)
+		printf("  note: %s grew its read buffers %llu times in the measured pass\n",
+		       c->name, (unsigned long long)(gr1 - gr0));
 	rd1 += r.reads;
 	wr1 += r.writes;
 	res->ns = (uint64_t)ns;
