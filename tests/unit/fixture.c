@@ -114,7 +114,7 @@ static uint32_t fx_new_dev(struct fx *f)
 	return id;
 }
 
-static void fx_attach(struct fx *f, uint32_t dev, uint32_t hwpt)
+void fx_attach(struct fx *f, uint32_t dev, uint32_t hwpt)
 {
 	assert_int_equal(iopf_mock_dev_attach(f->m, dev, hwpt), 0);
 	for (unsigned int i = 0; i < f->ndev; i++)

@@ -119,6 +119,8 @@ unsigned int fx_add_queue(struct fx *f, const struct fx_qcfg *qc);
 /* One more device attached to queue qi's nested HWPT; returns its id. */
 uint32_t fx_add_dev(struct fx *f, unsigned int qi);
 void fx_detach(struct fx *f, uint32_t dev_id);
+/* Attaches dev (again) to hwpt, e.g. a queue's nested HWPT after fx_detach. */
+void fx_attach(struct fx *f, uint32_t dev_id, uint32_t hwpt);
 /* Frees queue qi now (iopf_queue_free) and forgets it. */
 void fx_free_queue(struct fx *f, unsigned int qi);
 /* Everything, asserting the mock's books. Safe to call twice. */

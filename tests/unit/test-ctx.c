@@ -390,6 +390,7 @@ static void engine_new_args(void **state)
 
 static void engine_null_args(void **state)
 {
+	uint64_t t;
 	struct iopf_group *gs[1];
 	struct iopf_engine *e = NULL;
 	struct iopf_engine_opts o = { .size = sizeof(o),
@@ -403,6 +404,7 @@ static void engine_null_args(void **state)
 	assert_int_equal(iopf_engine_pull(NULL, gs, 1), -EINVAL);
 	assert_int_equal(iopf_engine_dispatch(NULL, 0), -EINVAL);
 	assert_int_equal(iopf_engine_flush(NULL), -EINVAL);
+	assert_int_equal(iopf_engine_wake(NULL), -EINVAL);
 
 	assert_int_equal(iopf_engine_new(&o, &e), 0);
 	assert_int_equal(iopf_engine_wait(e, -2), -EINVAL);
@@ -414,6 +416,12 @@ static void engine_null_args(void **state)
 	assert_int_equal(iopf_engine_wait(e, 0), 0);
 	assert_int_equal(iopf_engine_pull(e, gs, 1), 0);
 	assert_int_equal(iopf_engine_flush(e), 0);
+	/* A wake-up with no wait in progress is kept for the next wait, which
+	 * makes its pass and returns 0 instead of sleeping. */
+	assert_int_equal(iopf_engine_wake(e), 0);
+	t = fx_now_ms();
+	assert_int_equal(iopf_engine_wait(e, 3000), 0);
+	assert_true(fx_now_ms() - t < 1000);
 	iopf_engine_free(e);
 }
 
@@ -462,6 +470,7 @@ static void queue_new_args(void **state)
 	assert_int_not_equal(iopf_queue_id(q), 0);
 	assert_true(iopf_queue_fd(q) >= 0);
 	assert_null(iopf_queue_user(q));
+	assert_int_equal(iopf_queue_error(q), 0);
 	/* The fault fd is non-blocking (see iopf_queue_new) and close-on-exec
 	 * (as the kernel makes it). */
 	assert_true(fcntl(iopf_queue_fd(q), F_GETFL) & O_NONBLOCK);
@@ -487,6 +496,7 @@ static void queue_null_accessors(void **state)
 	assert_int_equal(iopf_queue_id(NULL), 0);
 	assert_int_equal(iopf_queue_fd(NULL), -EINVAL);
 	assert_null(iopf_queue_user(NULL));
+	assert_int_equal(iopf_queue_error(NULL), -EINVAL);
 	assert_int_equal(iopf_queue_stats(NULL, &st), -EINVAL);
 }
 

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A group the library cannot hold is answered INVALID at once, not dropped:
+ * the device must never wait for an answer that will not come.
+ *
+ * calloc is interposed in this executable (forwarding to glibc) so that the
+ * allocation of a chunk of group slots can be made to fail while a burst is
+ * read: a queue starts with one chunk of SLOT_CHUNK (64) slots, so the
+ * groups past the 64th of a burst need a new chunk. Only that allocation
+ * fails (calloc(SLOT_CHUNK, sizeof(struct iopf_group)), from lib/core.h), so
+ * cmocka, the mock and the rest of the library are untouched. A test of its
+ * own, so that the interposition stays out of the other binaries.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "fixture.h"
+
+/* ---- a slot chunk allocation that fails on demand ------------------------ */
+
+extern void *__libc_calloc(size_t n, size_t size);
+
+static atomic_bool fail_slots;
+static atomic_uint slot_failures;
+
+void *calloc(size_t n, size_t size)
+{
+	if (n == SLOT_CHUNK && size == sizeof(struct iopf_group) &&
+	    atomic_load(&fail_slots)) {
+		atomic_fetch_add(&slot_failures, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
+}
+
+/* Whether the calls reach the calloc above (not under valgrind, which
+ * replaces the executable's allocator with its own). */
+static bool interposed(void)
+{
+	/* volatile: the compiler must not fold calloc/free away. */
+	void *(*volatile alloc)(size_t, size_t) = calloc;
+	void *p;
+
+	atomic_store(&fail_slots, true);
+	p = alloc(SLOT_CHUNK, sizeof(struct iopf_group));
+	atomic_store(&fail_slots, false);
+	free(p);
+	return p == NULL;
+}
+
+/* ---- the test -------------------------------------------------------------- */
+
+#define HELD SLOT_CHUNK /* groups that get the queue's first slots */
+#define SINGLES 20 /* one-record groups past them */
+#define TRIPLES 10 /* three-record groups past them */
+#define BURST (HELD + SINGLES + TRIPLES)
+
+/*
+ * 64 + 30 groups in one read (batch 256): the first 64 take the preallocated
+ * slots, the other 30 find no slot, and each is answered INVALID at once
+ * with write(2), the rest of a multi-record group skipped. The queue goes on:
+ * its error stays 0, the 64 held groups are handed out and answered, and
+ * once memory is back a new burst is held whole.
+ */
+static void slot_alloc_fails(void **state)
+{
+	struct fx *f = *state;
+	static struct iopf_group *g[BURST];
+	uint64_t gid[BURST], end;
+	struct iopf_mock_stats ms;
+	struct iopf_stats st;
+	unsigned int got = 0;
+
+	if (!interposed()) {
+		/* valgrind replaces the executable's calloc with its own. */
+		print_message("skipped: calloc is not interposed here "
+			      "(valgrind?)\n");
+		skip();
+	}
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .batch = 256 });
+	assert_int_equal(iopf_engine_process(f->e), 0);
+	for (unsigned int i = 0; i < BURST; i++)
+		gid[i] = fx_trigger(f, 0, i, i < HELD + SINGLES ? 1 : 3,
+				    0x100000ull * (i + 1));
+
+	atomic_store(&slot_failures, 0);
+	atomic_store(&fail_slots, true);
+	end = fx_now_ms() + 5000;
+	while (fx_now_ms() < end && fx_mstats(f).pending) {
+		int rc = iopf_engine_wait(f->e, 10);
+
+		if (rc < 0) {
+			atomic_store(&fail_slots, false);
+			fail_msg("iopf_engine_wait: %d", rc);
+		}
+	}
+	atomic_store(&fail_slots, false);
+	assert_true(atomic_load(&slot_failures) > 0);
+
+	/* Everything was read; the 30 it could not hold were answered at
+	 * once, INVALID, exactly once, and are not outstanding. */
+	ms = fx_mstats(f);
+	assert_int_equal(ms.pending, 0);
+	assert_int_equal(ms.groups_delivered, BURST);
+	assert_int_equal(ms.answered_invalid, BURST - HELD);
+	assert_int_equal(ms.answered_success, 0);
+	assert_int_equal(ms.outstanding, HELD);
+	assert_int_equal(ms.bad_duplicate, 0);
+	assert_int_equal(ms.bad_unknown, 0);
+	for (unsigned int i = HELD; i < BURST; i++) {
+		struct iopf_mock_group_info gi = fx_ginfo(f, gid[i]);
+
+		if (gi.state != IOPF_MOCK_GROUP_ANSWERED ||
+		    gi.code != IOPF_RESP_INVALID || gi.answers != 1)
+			fail_msg("group %u: state %u code %u answers %u, want "
+				 "ANSWERED INVALID once",
+				 i, gi.state, gi.code, gi.answers);
+	}
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.groups, HELD);
+	assert_int_equal(st.faults, HELD);
+	assert_int_equal(st.answers_auto, BURST - HELD);
+	assert_int_equal(st.answers_failed, 0);
+	assert_int_equal(iopf_queue_error(f->qs[0].q), 0);
+	/* Never handed out, so not reported through the answered callback. */
+	assert_int_equal(f->nanswers, 0);
+
+	/* The groups it held are there, whole, and answered as usual. */
+	got = fx_pull(f, g, HELD, 5000);
+	assert_int_equal(got, HELD);
+	assert_int_equal(iopf_engine_pull(f->e, g + HELD, 1), 0);
+	for (unsigned int i = 0; i < HELD; i++) {
+		assert_int_equal(iopf_group_fault(g[i], 0)->grpid, i);
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+	}
+	assert_int_equal(fx_flush_until(f, BURST, 5000), BURST);
+	for (unsigned int i = 0; i < HELD; i++) {
+		struct iopf_mock_group_info gi = fx_ginfo(f, gid[i]);
+
+		assert_int_equal(gi.state, IOPF_MOCK_GROUP_ANSWERED);
+		assert_int_equal(gi.code, IOPF_RESP_SUCCESS);
+		assert_int_equal(gi.answers, 1);
+	}
+
+	/* Memory is back: a burst larger than the slots is held whole. */
+	for (unsigned int i = 0; i < BURST; i++)
+		gid[i] = fx_trigger(f, 0, 1000 + i, i < HELD + SINGLES ? 1 : 3,
+				    0x100000ull * (i + 1));
+	got = fx_pull(f, g, BURST, 5000);
+	assert_int_equal(got, BURST);
+	for (unsigned int i = 0; i < BURST; i++) {
+		assert_int_equal(iopf_group_count(g[i]), i < HELD + SINGLES ? 1 : 3);
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+	}
+	assert_int_equal(fx_flush_until(f, 2 * BURST, 5000), 2 * BURST);
+	ms = fx_mstats(f);
+	assert_int_equal(ms.answered_success, HELD + BURST);
+	assert_int_equal(ms.answered_invalid, BURST - HELD);
+	assert_int_equal(fx_qstats(f, 0).answers_auto, BURST - HELD);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FX_BOTH(slot_alloc_fails),
+	};
+
+	if (getenv("IOPF_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("IOPF_TEST_FILTER"));
+	return cmocka_run_group_tests_name("nomem", tests, NULL, NULL);
+}
