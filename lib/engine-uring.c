@@ -365,6 +365,14 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		    rc != -EBUSY)
 			return rc;
 		reap(e, u);
+		/* Answers queued meanwhile (in an answered callback, or by
+		 * another thread) go out in this run too. */
+		for (struct iopf_queue *q = e->queues; q && !u->again;
+		     q = q->enext)
+			if (!q->write_inflight &&
+			    atomic_load_explicit(&q->npending,
+						 memory_order_acquire))
+				u->again = true;
 		if (!u->again)
 			break;
 	}

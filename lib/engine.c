@@ -404,9 +404,10 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 		rc = n;
 	}
 	e->in_dispatch = false;
-	/* What the handlers answered goes out now, with the next read, so
-	 * that a caller who sleeps next in its own loop leaves no device
-	 * waiting. */
+	/* What the handlers answered goes out now, so that a caller who
+	 * sleeps next in its own loop leaves no device waiting (the io_uring
+	 * engine also arms the next read in the same submission; the plain
+	 * engine reads nothing here: the queue was just drained). */
 	if (n && engine_has_answers(e)) {
 		int r;
 

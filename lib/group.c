@@ -529,14 +529,14 @@ void queue_filter_stale(struct iopf_queue *q)
 	struct ans_buf *w = &q->inflight_ans;
 	uint32_t to = w->off;
 
+	/* No lock: only this thread writes owners[].tag or moves the map
+	 * (cookie_take, on the engine's thread); other threads touch only
+	 * owners[].g, a different object. */
 	if (!q->nowners)
 		return;
-	qlock_lock(&q->lock);
 	for (uint32_t i = w->off; i < w->n; i++) {
 		if (!cookie_current(q, w->rsp[i].cookie, w->tags[i])) {
-			qlock_unlock(&q->lock);
 			report(q, i, -ESTALE);
-			qlock_lock(&q->lock);
 			continue;
 		}
 		if (to != i) {
@@ -545,7 +545,6 @@ void queue_filter_stale(struct iopf_queue *q)
 		}
 		to++;
 	}
-	qlock_unlock(&q->lock);
 	w->n = to;
 	if (w->off >= w->n)
 		w->n = w->off = 0;
