@@ -29,6 +29,7 @@ struct env {
 
 /* What the answered callback saw. */
 struct outcomes {
+	struct iopf_group *chain; /* answered from the callback, once */
 	unsigned int n, ok, stale, other, invalid_ok;
 	int results[4096];
 	uint64_t tags[4096];
@@ -44,6 +45,12 @@ static void answered(struct iopf_queue *q, uint64_t tag, uint32_t cookie,
 		o->tags[o->n] = tag;
 	}
 	o->n++;
+	if (o->chain) {
+		struct iopf_group *g = o->chain;
+
+		o->chain = NULL;
+		iopf_group_respond(g, IOPF_RESP_SUCCESS);
+	}
 	if (result == 0) {
 		o->ok++;
 		if (code == IOPF_RESP_INVALID)
@@ -508,6 +515,31 @@ static int sc_reuse(struct env *env)
 	return qdev_free(env, &d, true);
 }
 
+/* An answer given inside the answered callback goes out in the same call:
+ * a VMM that answers a guest's next request as it learns of the last one
+ * must not wait for another fault. */
+static int sc_callback(struct env *env)
+{
+	struct outcomes o = { 0 };
+	struct qdev d = { .o = &o };
+	struct iopf_group *gs[2];
+	int rc;
+
+	if (qdev_new(env, &d, NULL, NULL))
+		return -1;
+	for (unsigned int i = 0; i < 2; i++)
+		CHECK(env, !plat_fault(env->p, d.dev, i, 0x1000ull * i, IOPF_PERM_READ, 1),
+		      "fault");
+	if (pull_n(env, gs, 2))
+		return -1;
+	o.chain = gs[1];
+	CHECK(env, !iopf_group_respond(gs[0], IOPF_RESP_SUCCESS), "respond");
+	rc = iopf_engine_process(env->e);
+	CHECK(env, rc >= 0, "process: %d", rc);
+	CHECK(env, o.n == 2 && o.ok == 2, "one process() wrote %u of the 2 answers", o.n);
+	return qdev_free(env, &d, true);
+}
+
 /* Multi-record groups larger than the batch make the buffer grow. The
  * kernel's mock IOMMU only makes one-record groups: mock only. */
 static int sc_grow(struct env *env)
@@ -545,7 +577,7 @@ static const struct {
 	{ "probe", sc_probe },	     { "flow", sc_flow },	  { "empty", sc_empty },
 	{ "paging", sc_paging },     { "stale", sc_stale },	  { "teardown", sc_teardown },
 	{ "busy", sc_busy },	     { "deadline", sc_deadline }, { "queues", sc_queues },
-	{ "reuse", sc_reuse },
+	{ "reuse", sc_reuse },	     { "callback", sc_callback },
 	{ "grow", sc_grow },
 };
 
