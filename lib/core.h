@@ -177,7 +177,6 @@ struct iopf_engine {
 	struct iopf_group *ready_head, *ready_tail;
 	unsigned int nready; /* on the ready list, dead ones included */
 	unsigned int ndead; /* expired or stale while on the ready list */
-	atomic_bool interrupt; /* iopf_engine_wake() was called */
 	bool fd_exported; /* the caller polls iopf_engine_fd() */
 	bool in_dispatch;
 	bool flush_only; /* iopf_engine_flush(): write answers, read nothing */
@@ -186,8 +185,13 @@ struct iopf_engine {
 	int timer_fd; /* deadlines, for callers polling the engine fd */
 	uint64_t timer_armed; /* when timer_fd fires, 0: disarmed */
 	int wake_fd; /* eventfd: another thread queued answers */
+	/* Set by other threads, and kept apart from the plain fields: gcc may
+	 * read neighbouring bools in one wider load (it did: flush_only and
+	 * answers_only in plain_run), and TSan then sees that load race with
+	 * these stores. */
+	_Alignas(8) atomic_bool interrupt; /* iopf_engine_wake() was called */
 	atomic_bool wake_pending;
-	bool in_run;
+	_Alignas(8) bool in_run;
 	void *priv;
 };
 

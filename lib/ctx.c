@@ -17,7 +17,8 @@ int ctx_fail(struct iopf_ctx *ctx, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+	/* A message cut to the buffer is fine. */
+	(void)vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
 	va_end(ap);
 	return err;
 }

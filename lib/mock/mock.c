@@ -197,10 +197,13 @@ int mock_obj_insert(struct iopf_mock *m, struct mock_obj *obj, uint32_t type)
 		return -EBUSY; /* what xa_alloc() says when full */
 	if (id >= m->nobjs) {
 		uint32_t n = m->nobjs ? m->nobjs * 2 : 16;
+		/* An array of pointers: sizeof(*p) is a pointer's size. */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		struct mock_obj **p = realloc(m->objs, n * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		memset(p + m->nobjs, 0, (n - m->nobjs) * sizeof(*p));
 		m->objs = p;
 		m->nobjs = n;
@@ -598,9 +601,9 @@ struct mock_ioctl_op {
 /* IOCTL_OP() of main.c, with the same last members. */
 #define MOCK_IOCTL_OP(_ioctl, _fn, _struct, _last, _since)                     \
 	{                                                                      \
-		.cmd = _ioctl, .size = sizeof(_struct),                        \
+		.cmd = (_ioctl), .size = sizeof(_struct),                      \
 		.min_size = mock_offsetofend(_struct, _last),                  \
-		.since = _since, .execute = _fn,                               \
+		.since = (_since), .execute = (_fn),                           \
 	}
 
 static const struct mock_ioctl_op mock_ioctl_ops[] = {
