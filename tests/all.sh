@@ -65,7 +65,9 @@ for stage in $STAGES; do
 	docs) run_meson docs "$BUILD_ROOT/main" "$base -Dkernel-tests=disabled" "--suite docs" ;;
 	kernel)
 		CI=${CI:-} run_meson kernel "$BUILD_ROOT/kernel" "$base -Dkernel-tests=enabled -Ddocs=false -Dbench=false" "--suite kernel" ;;
-	asan) run_meson asan "$BUILD_ROOT/asan" "$base -Db_sanitize=address,undefined -Db_lundef=false -Ddocs=false -Dbench=false -Dkernel-tests=disabled" "--suite unit" ;;
+	# UBSan only prints and goes on unless told to halt: a report must fail the test.
+	asan) UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+		run_meson asan "$BUILD_ROOT/asan" "$base -Db_sanitize=address,undefined -Db_lundef=false -Ddocs=false -Dbench=false -Dkernel-tests=disabled" "--suite unit" ;;
 	tsan) run_meson tsan "$BUILD_ROOT/tsan" "$base -Db_sanitize=thread -Ddocs=false -Dbench=false -Dkernel-tests=disabled" "--suite threads" ;;
 	valgrind) run_meson valgrind "$BUILD_ROOT/main" "$base -Dkernel-tests=disabled" "--suite unit --no-suite slow --wrap=$src/tests/valgrind.sh" ;;
 	fuzz) [ -x tests/fuzz/run.sh ] && run_step fuzz tests/fuzz/run.sh "$BUILD_ROOT/fuzz" ;;
