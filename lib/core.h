@@ -210,6 +210,14 @@ static inline void gstate_set(struct iopf_group *g, uint32_t state)
 	atomic_store_explicit(&g->state, state, memory_order_relaxed);
 }
 
+/* The bytes a read of q asks for. The engines know nothing else of the
+ * records: their size and meaning stay in group.c (queue_read_result), so
+ * that another record stream (the vIOMMU event queue) can use the engines. */
+static inline size_t queue_read_len(const struct iopf_queue *q)
+{
+	return (size_t)q->buf_records * FAULT_SIZE;
+}
+
 extern const struct engine_ops iopf_engine_plain_ops;
 extern const struct engine_ops iopf_engine_uring_ops;
 

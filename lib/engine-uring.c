@@ -157,7 +157,7 @@ static void prep_read(struct uring *u, struct iopf_queue *q,
 
 		if (q->read_inflight || q->poll_inflight || !queue_may_read(q))
 			return;
-		len = (size_t)q->buf_records * FAULT_SIZE;
+		len = queue_read_len(q);
 		if (!q->readable && q->hooks) {
 			sqe = get_sqe(u);
 			if (!sqe)

@@ -16,7 +16,7 @@ int q_read_prepare(struct iopf_queue *q, ssize_t *res)
 	if (!ops->read_prepare)
 		return 0;
 	return ops->read_prepare(q->ctx->be, q->fd,
-				 (size_t)q->buf_records * FAULT_SIZE, res);
+				 queue_read_len(q), res);
 }
 
 ssize_t q_read_done(struct iopf_queue *q, ssize_t res)
@@ -26,7 +26,7 @@ ssize_t q_read_done(struct iopf_queue *q, ssize_t res)
 	if (!ops->read_done)
 		return res;
 	return ops->read_done(q->ctx->be, q->fd, q->buf,
-			      (size_t)q->buf_records * FAULT_SIZE, res);
+			      queue_read_len(q), res);
 }
 
 ssize_t q_write_done(struct iopf_queue *q, const void *buf, size_t len,
@@ -41,7 +41,7 @@ ssize_t q_write_done(struct iopf_queue *q, const void *buf, size_t len,
 
 ssize_t q_read(struct iopf_queue *q)
 {
-	size_t len = (size_t)q->buf_records * FAULT_SIZE;
+	size_t len = queue_read_len(q);
 	ssize_t res;
 
 	if (q_read_prepare(q, &res))
