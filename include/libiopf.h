@@ -90,7 +90,7 @@ typedef void (*iopf_answered_fn)(struct iopf_queue *q, uint64_t tag,
 struct iopf_queue_opts {
 	uint32_t size; /* sizeof(struct iopf_queue_opts) */
 	uint32_t flags; /* must be 0 */
-	uint32_t batch; /* records per read; 0: 128 */
+	uint32_t batch; /* records per read; 0: 256 */
 	uint32_t max_group; /* largest group in records; 0: 4096 */
 	uint64_t deadline_ns; /* answer INVALID after this long; 0: never */
 	iopf_handler_fn handler;

@@ -20,7 +20,7 @@
 #define FAULT_SIZE sizeof(struct iommu_hwpt_pgfault)
 #define RESP_SIZE sizeof(struct iommu_hwpt_page_response)
 
-#define DEFAULT_BATCH 128
+#define DEFAULT_BATCH 256
 #define DEFAULT_MAX_GROUP 4096
 #define MAX_MAX_GROUP 65536
 #define INLINE_FAULTS 4

@@ -196,7 +196,7 @@ static void batch_sizes(void **state)
 
 	fx_init(f, NULL);
 	for (unsigned int b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
-		uint32_t batch = batches[b] ? batches[b] : 128;
+		uint32_t batch = batches[b] ? batches[b] : 256; /* the default */
 		unsigned int qi = fx_add_queue(f, &(struct fx_qcfg){
 							  .batch = batches[b] });
 		struct iopf_stats st;
