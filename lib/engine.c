@@ -100,23 +100,15 @@ static void engine_arm_timer(struct iopf_engine *e)
 /* Bounds a wait by the nearest deadline of any queue. */
 int engine_timeout(struct iopf_engine *e, int timeout_ms)
 {
-	uint64_t now = 0;
+	int64_t t = engine_next_expiry(e), now, ms;
 
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		int64_t t = queue_next_expiry(q);
-		int64_t ms;
-
-		if (t < 0)
-			continue;
-		if (!now)
-			now = now_ns();
-		ms = t <= (int64_t)now ? 0 : (t - (int64_t)now + 999999) / 1000000;
-		if (ms > INT32_MAX)
-			ms = INT32_MAX;
-		if (timeout_ms < 0 || ms < timeout_ms)
-			timeout_ms = (int)ms;
-	}
-	return timeout_ms;
+	if (t < 0)
+		return timeout_ms;
+	now = (int64_t)now_ns();
+	ms = t <= now ? 0 : (t - now + 999999) / 1000000;
+	if (ms > INT32_MAX)
+		ms = INT32_MAX;
+	return timeout_ms < 0 || ms < timeout_ms ? (int)ms : timeout_ms;
 }
 
 static void engine_expire(struct iopf_engine *e)
