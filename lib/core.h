@@ -133,6 +133,10 @@ struct iopf_queue {
 	bool error_reported;
 	struct iopf_group *assembling;
 	bool dropping; /* skipping the rest of a group we could not hold */
+	/* A cookie was given to a new group while answers were waiting to be
+	 * written: one of them may be for the group that had it before, and
+	 * queue_filter_stale() must check them. Engine's thread only. */
+	bool stale_check;
 	uint32_t drop_cookie;
 
 	/* engine-private state (in-flight operations) */
@@ -174,6 +178,8 @@ struct iopf_engine {
 	uint32_t ring_entries;
 	struct iopf_queue *queues;
 	unsigned int nqueues;
+	unsigned int ndeadline; /* queues with a deadline */
+	unsigned int nhandlerless; /* queues without a handler */
 	struct iopf_group *ready_head, *ready_tail;
 	unsigned int nready; /* on the ready list, dead ones included */
 	unsigned int ndead; /* expired or stale while on the ready list */
@@ -238,18 +244,6 @@ void queue_answer_all_invalid(struct iopf_queue *q);
 void group_release(struct iopf_group *g);
 
 /* engine.c */
-static inline void engine_push_ready(struct iopf_engine *e,
-				     struct iopf_group *g)
-{
-	g->next = NULL;
-	if (e->ready_tail)
-		e->ready_tail->next = g;
-	else
-		e->ready_head = g;
-	e->ready_tail = g;
-	e->nready++;
-}
-
 /* The engine this thread last ran (initial-exec: no __tls_get_addr call on
  * every answer). */
 extern __thread struct iopf_engine *iopf_tls_engine
@@ -270,6 +264,14 @@ static inline void engine_wake(struct iopf_engine *e)
 	engine_wake_slow(e);
 }
 void engine_drain_wake(struct iopf_engine *e);
+
+/* Before a flush: answers queued from now on must wake the engine again.
+ * Tested first: a locked store on every run costs more than the run. */
+static inline void engine_clear_wake(struct iopf_engine *e)
+{
+	if (atomic_load_explicit(&e->wake_pending, memory_order_acquire))
+		atomic_store(&e->wake_pending, false);
+}
 void engine_drain_timer(struct iopf_engine *e);
 int engine_timeout(struct iopf_engine *e, int timeout_ms);
 

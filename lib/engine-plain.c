@@ -112,7 +112,7 @@ static int flush_all(struct iopf_engine *e)
 {
 	int rc = 0;
 
-	atomic_store(&e->wake_pending, false);
+	engine_clear_wake(e);
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 		int r = queue_write_sync(q);
 

@@ -331,7 +331,7 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		if (io_uring_cq_ready(&u->ring))
 			reap(e, u);
 		u->again = false;
-		atomic_store(&e->wake_pending, false);
+		engine_clear_wake(e);
 		arm_wake(e, u);
 		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 			/* A queue's write and read chain must not be split

@@ -11,7 +11,7 @@
 
 #include "core.h"
 
-static struct iopf_group *engine_pop_ready(struct iopf_engine *e)
+IOPF_INLINE struct iopf_group *engine_pop_ready(struct iopf_engine *e)
 {
 	struct iopf_group *g = e->ready_head;
 
@@ -21,7 +21,6 @@ static struct iopf_group *engine_pop_ready(struct iopf_engine *e)
 	if (!e->ready_head)
 		e->ready_tail = NULL;
 	e->nready--;
-	g->next = NULL;
 	return g;
 }
 
@@ -67,6 +66,8 @@ static int64_t engine_next_expiry(struct iopf_engine *e)
 {
 	int64_t next = -1;
 
+	if (!e->ndeadline)
+		return -1;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 		int64_t t = queue_next_expiry(q);
 
@@ -115,6 +116,8 @@ static void engine_expire(struct iopf_engine *e)
 {
 	uint64_t now = 0;
 
+	if (!e->ndeadline)
+		return;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 		if (!q->deadline_ns)
 			continue;
@@ -289,19 +292,21 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 
 	if (!e || timeout_ms < -1)
 		return -EINVAL;
-	if (timeout_ms > 0)
-		end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	/* Answers go out and ready records come in even when groups are
-	 * already waiting, so that a caller that only waits still flushes. */
+	 * already waiting, so that a caller that only waits still flushes.
+	 * The clock is read only if this found nothing. */
 	rc = engine_run(e, 0);
 	while (rc >= 0 && !live(e) && timeout_ms != 0) {
-		if (atomic_exchange(&e->interrupt, false))
+		if (atomic_load_explicit(&e->interrupt, memory_order_relaxed) &&
+		    atomic_exchange(&e->interrupt, false))
 			break;
 		int left = timeout_ms;
 
 		if (timeout_ms > 0) {
 			uint64_t now = now_ns();
 
+			if (!end)
+				end = now + (uint64_t)timeout_ms * 1000000ull;
 			if (now >= end)
 				break;
 			left = (int)((end - now + 999999) / 1000000);
@@ -313,7 +318,7 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 	return (int)live(e);
 }
 
-static void hand_out(struct iopf_group *g)
+IOPF_INLINE void hand_out(struct iopf_group *g)
 {
 	g->q->nready--;
 	atomic_store_explicit(&g->state, G_HANDED, memory_order_release);
@@ -321,14 +326,14 @@ static void hand_out(struct iopf_group *g)
 
 /* Groups that died on the ready list were answered already (by the deadline,
  * or by the kernel on a detach): they are released, not handed out. */
-static struct iopf_group *next_live(struct iopf_engine *e)
+IOPF_INLINE struct iopf_group *next_live(struct iopf_engine *e)
 {
 	struct iopf_group *g;
 
 	while ((g = engine_pop_ready(e))) {
 		uint32_t state = gstate(g);
 
-		if (state != G_EXPIRED && state != G_STALE)
+		if (likely(state != G_EXPIRED && state != G_STALE))
 			return g;
 		e->ndead--;
 		g->q->nready--;
@@ -373,9 +378,10 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 
 	if (!e || timeout_ms < -1)
 		return -EINVAL;
-	for (struct iopf_group *r = e->ready_head; r; r = r->next)
-		if (!r->q->handler)
-			return -EINVAL;
+	if (e->nhandlerless)
+		for (struct iopf_group *r = e->ready_head; r; r = r->next)
+			if (!r->q->handler)
+				return -EINVAL;
 	rc = iopf_engine_wait(e, timeout_ms);
 	if (rc < 0)
 		return rc;

@@ -61,23 +61,29 @@ static void ans_free(struct ans_buf *a)
 	memset(a, 0, sizeof(*a));
 }
 
+static IOPF_COLD int ans_push_grow(struct ans_buf *a)
+{
+	return ans_reserve(a, 1);
+}
+
 /* Called with q->lock held. */
-static int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
-		    uint64_t tag)
+IOPF_INLINE int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
+			 uint64_t tag)
 {
 	struct ans_buf *a = &q->pending;
+	uint32_t n = a->n;
 
-	if (a->n == a->cap) {
-		int rc = ans_reserve(a, 1);
+	if (unlikely(n == a->cap)) {
+		int rc = ans_push_grow(a);
 
 		if (rc)
 			return rc;
 	}
-	a->rsp[a->n].cookie = cookie;
-	a->rsp[a->n].code = code;
-	a->tags[a->n] = tag;
-	a->n++;
-	atomic_store_explicit(&q->npending, a->n, memory_order_release);
+	a->rsp[n].cookie = cookie;
+	a->rsp[n].code = code;
+	a->tags[n] = tag;
+	a->n = n + 1;
+	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
 	return 0;
 }
 
@@ -113,10 +119,18 @@ static int slots_grow(struct iopf_queue *q)
 	return 0;
 }
 
+/* A freed slot gives back a fault array too large to keep. */
+static IOPF_COLD void slot_shrink(struct iopf_group *g)
+{
+	free(g->faults);
+	g->faults = g->inline_faults;
+	g->cap = INLINE_FAULTS;
+}
+
 /* Called with q->lock held. Freed slots go to the tail and are taken from the
  * head, so a slot is reused as late as possible: a second answer to a group
  * finds it free (-EALREADY) rather than someone else's. */
-static void slot_put(struct iopf_queue *q, struct iopf_group *g)
+IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
 {
 	if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
 		q->owners[g->cookie].g = NULL;
@@ -128,11 +142,8 @@ static void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	 * array as large as the largest group ever seen: memory that grows
 	 * for months (found by tests/hardening/soak). Only small arrays stay;
 	 * a larger group allocates its array and gives it back here. */
-	if (g->faults != g->inline_faults && g->cap > SLOT_KEEP_FAULTS) {
-		free(g->faults);
-		g->faults = g->inline_faults;
-		g->cap = INLINE_FAULTS;
-	}
+	if (unlikely(g->cap > SLOT_KEEP_FAULTS))
+		slot_shrink(g);
 	if (q->free_tail)
 		q->free_tail->next = g;
 	else
@@ -140,19 +151,18 @@ static void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	q->free_tail = g;
 }
 
-static struct iopf_group *slot_get(struct iopf_queue *q)
+/* A free slot, its count 0 and user NULL (slot_put, or calloc); its next
+ * pointer is set when it goes on a list. */
+IOPF_INLINE struct iopf_group *slot_get(struct iopf_queue *q)
 {
 	struct iopf_group *g;
 
-	if (!q->free_head && slots_grow(q))
+	if (unlikely(!q->free_head) && slots_grow(q))
 		return NULL;
 	g = q->free_head;
 	q->free_head = g->next;
 	if (!q->free_head)
 		q->free_tail = NULL;
-	g->next = NULL;
-	g->count = 0;
-	g->user = NULL;
 	return g;
 }
 
@@ -194,27 +204,32 @@ void queue_slots_fini(struct iopf_queue *q)
 	ans_free(&q->inflight_ans);
 }
 
-static int group_append(struct iopf_group *g,
-			const struct iommu_hwpt_pgfault *rec)
+static IOPF_COLD int group_grow(struct iopf_group *g)
+{
+	uint32_t cap = g->cap * 2;
+	struct iopf_fault *nf;
+
+	if (g->faults == g->inline_faults) {
+		nf = malloc(cap * sizeof(*nf));
+		if (nf)
+			memcpy(nf, g->faults, g->count * sizeof(*nf));
+	} else {
+		nf = realloc(g->faults, cap * sizeof(*nf));
+	}
+	if (!nf)
+		return -ENOMEM;
+	g->faults = nf;
+	g->cap = cap;
+	return 0;
+}
+
+IOPF_INLINE int group_append(struct iopf_group *g,
+			     const struct iommu_hwpt_pgfault *rec)
 {
 	struct iopf_fault *f;
 
-	if (g->count == g->cap) {
-		uint32_t cap = g->cap * 2;
-		struct iopf_fault *nf;
-
-		if (g->faults == g->inline_faults) {
-			nf = malloc(cap * sizeof(*nf));
-			if (nf)
-				memcpy(nf, g->faults, g->count * sizeof(*nf));
-		} else {
-			nf = realloc(g->faults, cap * sizeof(*nf));
-		}
-		if (!nf)
-			return -ENOMEM;
-		g->faults = nf;
-		g->cap = cap;
-	}
+	if (unlikely(g->count == g->cap) && group_grow(g))
+		return -ENOMEM;
 	f = &g->faults[g->count++];
 	f->raw_flags = rec->flags;
 	f->raw_perm = rec->perm;
@@ -230,19 +245,26 @@ static int group_append(struct iopf_group *g,
 	return 0;
 }
 
-/* Called with q->lock held: the group is complete. */
-static void group_close(struct iopf_queue *q, struct iopf_group *g,
-			uint64_t now)
+/* Called with q->lock held: the group is complete. The caller counts it
+ * (q->nready, the engine's nready, stats.groups) once per batch. */
+IOPF_INLINE void group_close(struct iopf_queue *q, struct iopf_group *g,
+			     uint64_t now)
 {
-	g->t_read = now;
-	q->nready++;
+	struct iopf_engine *e = q->e;
+
 	gstate_set(g, G_READY);
-	/* Only deadlines need the groups in the order they came;
-	 * teardown finds them by their state. */
-	if (q->deadline_ns)
+	/* Only deadlines need the groups in the order they came, and when
+	 * they came; teardown finds them by their state. */
+	if (q->deadline_ns) {
+		g->t_read = now;
 		olist_add_tail(&q->outstanding, g);
-	q->stats.groups++;
-	engine_push_ready(q->e, g);
+	}
+	g->next = NULL;
+	if (e->ready_tail)
+		e->ready_tail->next = g;
+	else
+		e->ready_head = g;
+	e->ready_tail = g;
 }
 
 /* Answers one group INVALID at once, with write(2): for when the library
@@ -271,34 +293,49 @@ static void answer_invalid(struct iopf_queue *q, struct iopf_group *g)
  * library still holds it, is stale: its answer must never be written, or it
  * would answer the new group. Called with q->lock held.
  */
-static void cookie_take(struct iopf_queue *q, struct iopf_group *g)
+static IOPF_COLD bool cookie_map_grow(struct iopf_queue *q, uint32_t cookie)
+{
+	uint32_t n = q->nowners ? q->nowners : 64;
+	struct cookie_owner *o;
+
+	if (cookie >= MAX_TRACKED_COOKIE)
+		return false;
+	while (n <= cookie)
+		n *= 2;
+	o = realloc(q->owners, n * sizeof(*o));
+	if (!o)
+		return false; /* untracked: no worse than no map at all */
+	memset(o + q->nowners, 0, (n - q->nowners) * sizeof(*o));
+	q->owners = o;
+	q->nowners = n;
+	return true;
+}
+
+static IOPF_COLD void cookie_steal(struct iopf_queue *q, struct iopf_group *old)
+{
+	uint32_t state = gstate(old);
+
+	olist_del(old);
+	if (state == G_READY)
+		q->e->ndead++;
+	gstate_set(old, G_STALE);
+}
+
+/* unwritten: answers are waiting to be written (pending or in flight). */
+IOPF_INLINE void cookie_take(struct iopf_queue *q, struct iopf_group *g,
+			     bool unwritten)
 {
 	struct cookie_owner *o;
 
-	if (g->cookie >= q->nowners) {
-		uint32_t n = q->nowners ? q->nowners : 64;
-
-		if (g->cookie >= MAX_TRACKED_COOKIE)
-			return;
-		while (n <= g->cookie)
-			n *= 2;
-		o = realloc(q->owners, n * sizeof(*o));
-		if (!o)
-			return; /* untracked: no worse than no map at all */
-		memset(o + q->nowners, 0, (n - q->nowners) * sizeof(*o));
-		q->owners = o;
-		q->nowners = n;
-	}
+	if (unlikely(g->cookie >= q->nowners) && !cookie_map_grow(q, g->cookie))
+		return;
 	o = &q->owners[g->cookie];
-	if (o->g && o->g != g) {
-		struct iopf_group *old = o->g;
-		uint32_t state = gstate(old);
-
-		olist_del(old);
-		if (state == G_READY)
-			q->e->ndead++;
-		gstate_set(old, G_STALE);
-	}
+	if (unlikely(o->g != NULL) && o->g != g)
+		cookie_steal(q, o->g);
+	/* The cookie had an owner before, whose answer may not have been
+	 * written yet: that answer is now stale (see queue_filter_stale). */
+	if (unwritten && o->tag)
+		q->stale_check = true;
 	o->tag = g->tag;
 	o->g = g;
 }
@@ -325,15 +362,23 @@ static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
 int queue_ingest(struct iopf_queue *q, ssize_t res)
 {
 	const struct iommu_hwpt_pgfault *rec = (const void *)q->buf;
+	const struct iommu_hwpt_pgfault *end = rec + (size_t)res / FAULT_SIZE;
 	size_t n = (size_t)res / FAULT_SIZE;
 	uint64_t now = q->deadline_ns ? now_ns() : 0;
+	uint32_t closed = 0, faults = 0;
+	bool unwritten;
 	int rc = 0;
 
 	qlock_lock(&q->lock);
-	for (size_t i = 0; i < n; i++, rec++) {
+	/* No answer can join them during the batch: the lock keeps other
+	 * threads out, and the answers this loop gives itself (to groups it
+	 * cannot hold) are for cookies no later record of this read can have. */
+	unwritten = q->pending.n ||
+		    q->inflight_ans.off < q->inflight_ans.n;
+	for (; rec < end; rec++) {
 		struct iopf_group *g = q->assembling;
 
-		if (q->dropping) {
+		if (unlikely(q->dropping)) {
 			if (rec->cookie == q->drop_cookie) {
 				if (rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)
 					q->dropping = false;
@@ -341,15 +386,16 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			}
 			q->dropping = false;
 		}
-		if (g && g->cookie != rec->cookie) {
+		if (unlikely(g != NULL) && g->cookie != rec->cookie) {
 			q->stats.malformed++;
 			q->assembling = NULL;
 			group_close(q, g, now);
+			closed++;
 			g = NULL;
 		}
 		if (!g) {
 			g = slot_get(q);
-			if (!g) {
+			if (unlikely(!g)) {
 				/* Cannot hold it: answer it INVALID now so
 				 * that the device is not left waiting. */
 				answer_now(q, rec->cookie);
@@ -364,9 +410,9 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			g->tag = ++q->next_tag;
 			gstate_set(g, G_ASSEMBLING);
 			q->assembling = g;
-			cookie_take(q, g);
+			cookie_take(q, g, unwritten);
 		}
-		if (g->count >= q->max_group || group_append(g, rec)) {
+		if (unlikely(g->count >= q->max_group) || group_append(g, rec)) {
 			answer_invalid(q, g);
 			q->assembling = NULL;
 			if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
@@ -377,12 +423,17 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			rc = -ENOMEM;
 			continue;
 		}
-		q->stats.faults++;
+		faults++;
 		if (rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) {
 			q->assembling = NULL;
 			group_close(q, g, now);
+			closed++;
 		}
 	}
+	q->nready += closed;
+	q->e->nready += closed;
+	q->stats.groups += closed;
+	q->stats.faults += faults;
 	qlock_unlock(&q->lock);
 	if (n > q->stats.max_batch)
 		q->stats.max_batch = n;
@@ -515,7 +566,7 @@ int queue_take_answers(struct iopf_queue *q)
 	return (int)w->n;
 }
 
-static void report(struct iopf_queue *q, uint32_t i, int result);
+IOPF_INLINE void report(struct iopf_queue *q, uint32_t i, int result);
 
 /*
  * Drops, from what is about to be written, every answer whose cookie the
@@ -532,7 +583,7 @@ void queue_filter_stale(struct iopf_queue *q)
 	/* No lock: only this thread writes owners[].tag or moves the map
 	 * (cookie_take, on the engine's thread); other threads touch only
 	 * owners[].g, a different object. */
-	if (!q->nowners)
+	if (!q->nowners || !q->stale_check)
 		return;
 	for (uint32_t i = w->off; i < w->n; i++) {
 		if (!cookie_current(q, w->rsp[i].cookie, w->tags[i])) {
@@ -548,9 +599,17 @@ void queue_filter_stale(struct iopf_queue *q)
 	w->n = to;
 	if (w->off >= w->n)
 		w->n = w->off = 0;
+	/*
+	 * Every answer given before the cookie changed hands was in pending or
+	 * here when it did; an answer given since cannot be stale (its group
+	 * would be G_STALE, and refused). With pending empty, all of them
+	 * were just checked.
+	 */
+	if (!atomic_load_explicit(&q->npending, memory_order_acquire))
+		q->stale_check = false;
 }
 
-static void report(struct iopf_queue *q, uint32_t i, int result)
+IOPF_INLINE void report(struct iopf_queue *q, uint32_t i, int result)
 {
 	struct ans_buf *w = &q->inflight_ans;
 	uint64_t tag = w->tags[i];
@@ -575,6 +634,37 @@ static void report(struct iopf_queue *q, uint32_t i, int result)
 			    q->user);
 }
 
+/* Answers [w->off, w->off + taken) were taken. Without a callback the
+ * counters are kept in registers; with one, each answer is counted before
+ * its callback runs, as report() does, so that the callback sees them. */
+static void report_taken(struct iopf_queue *q, uint32_t taken)
+{
+	struct ans_buf *w = &q->inflight_ans;
+	uint64_t ok = 0, invalid = 0, autos = 0;
+	uint32_t i = w->off, end = w->off + taken;
+
+	if (end > w->n)
+		end = w->n;
+	if (q->answered) {
+		for (; i < end; i++)
+			report(q, i, 0);
+		w->off = end;
+		return;
+	}
+	for (; i < end; i++) {
+		if (unlikely(w->tags[i] & ANS_AUTO))
+			autos++;
+		else if (likely(w->rsp[i].code == IOPF_RESP_SUCCESS))
+			ok++;
+		else
+			invalid++;
+	}
+	q->stats.answers_success += ok;
+	q->stats.answers_invalid += invalid;
+	q->stats.answers_auto += autos;
+	w->off = end;
+}
+
 /*
  * A write's result. The kernel takes answers in order and stops at the first
  * it refuses (iommufd_fault_fops_write): a short count means everything
@@ -588,10 +678,7 @@ void queue_answers_done(struct iopf_queue *q, ssize_t res)
 
 	q->stats.writes++;
 	if (res > 0) {
-		uint32_t taken = (uint32_t)((size_t)res / RESP_SIZE);
-
-		for (uint32_t i = 0; i < taken && w->off < w->n; i++)
-			report(q, w->off++, 0);
+		report_taken(q, (uint32_t)((size_t)res / RESP_SIZE));
 	} else if (res == -EINVAL) {
 		report(q, w->off++, -EINVAL);
 	} else if (res == 0 || res == -EAGAIN || res == -EINTR) {
@@ -749,19 +836,12 @@ IOPF_EXPORT void *iopf_group_user(const struct iopf_group *g)
 	return g ? g->user : NULL;
 }
 
-IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
+/* Every answer but the ordinary one: refused, late, stale, or no memory. */
+static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
+				  uint32_t state, uint32_t code)
 {
-	struct iopf_queue *q;
-	uint32_t state;
 	int rc;
 
-	if (!g || !g->q)
-		return -EINVAL;
-	if (code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID)
-		return -EINVAL;
-	q = g->q;
-	qlock_lock(&q->lock);
-	state = gstate(g);
 	if (state == G_EXPIRED) {
 		olist_del(g);
 		q->nexpired--;
@@ -785,6 +865,37 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 		return rc;
 	}
 	olist_del(g);
+	slot_put(q, g);
+	qlock_unlock(&q->lock);
+	engine_wake(q->e);
+	return 0;
+}
+
+IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
+{
+	struct iopf_queue *q;
+	struct ans_buf *a;
+	uint32_t state, n;
+
+	if (unlikely(!g || !g->q))
+		return -EINVAL;
+	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
+		return -EINVAL;
+	q = g->q;
+	qlock_lock(&q->lock);
+	state = gstate(g);
+	a = &q->pending;
+	n = a->n;
+	if (unlikely(state != G_HANDED || n == a->cap))
+		return respond_slow(q, g, state, code);
+	a->rsp[n].cookie = g->cookie;
+	a->rsp[n].code = code;
+	a->tags[n] = g->tag;
+	a->n = n + 1;
+	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
+	/* On the outstanding list only with a deadline. */
+	if (g->onext != g)
+		olist_del(g);
 	slot_put(q, g);
 	qlock_unlock(&q->lock);
 	engine_wake(q->e);

@@ -185,6 +185,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	q->enext = e->queues;
 	e->queues = q;
 	e->nqueues++;
+	e->ndeadline += q->deadline_ns != 0;
+	e->nhandlerless += q->handler == NULL;
 	*out = q;
 	return 0;
 
@@ -208,6 +210,8 @@ static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
 		if (*pq == q) {
 			*pq = q->enext;
 			e->nqueues--;
+			e->ndeadline -= q->deadline_ns != 0;
+			e->nhandlerless -= q->handler == NULL;
 			break;
 		}
 	}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * White-box tests: orders of events that happen only between threads (an
+ * answer given by another thread between the engine's flush and its next
+ * read), made to happen on one thread by calling the engine's own steps
+ * (lib/core.h) one by one, on the mock kernel.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core.h"
+#include "fixture.h"
+
+static void assert_answered(struct fx *f, uint64_t gid, uint32_t code)
+{
+	struct iopf_mock_group_info gi = fx_ginfo(f, gid);
+
+	if (gi.state != IOPF_MOCK_GROUP_ANSWERED || gi.code != code ||
+	    gi.answers != 1)
+		fail_msg("group %llu: state %u code %u answers %u, want ANSWERED "
+			 "code %u once",
+			 (unsigned long long)gid, gi.state, gi.code, gi.answers,
+			 code);
+}
+
+/* What the plain engine does in a run after its flush: one read of q. */
+static int read_now(struct iopf_queue *q)
+{
+	return queue_read_result(q, q_read(q));
+}
+
+/*
+ * An answer waits to be written while the kernel gives its group's cookie to
+ * a newer group, and the newer group is read before the write: the old
+ * answer would answer the newer group. It must be dropped (-ESTALE), the
+ * newer group answered once, by its own answer.
+ */
+static void stale_answer_pending_across_read(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *old, *young;
+	struct iopf_queue *q;
+	struct iopf_mock_stats ms;
+	struct iopf_stats st;
+	uint64_t gold, gyoung, tag_old, tag_young;
+	uint32_t dev;
+
+	fx_init_default(f);
+	q = f->qs[0].q;
+	dev = f->qs[0].dev;
+	gold = fx_trigger(f, 0, 1, 1, 0x1000);
+	assert_int_equal(fx_pull(f, &old, 1, 5000), 1);
+	tag_old = iopf_group_tag(old);
+	/* The kernel answers it itself on detach, and frees its cookie. */
+	fx_detach(f, dev);
+	fx_attach(f, dev, f->qs[0].hwpt);
+	assert_int_equal(iopf_group_respond(old, IOPF_RESP_SUCCESS), 0);
+	assert_false(q->stale_check);
+
+	gyoung = fx_trigger(f, 0, 2, 1, 0x2000);
+	assert_int_equal(read_now(q), 1);
+	assert_true(q->stale_check);
+	assert_int_equal(iopf_engine_pull(f->e, &young, 1), 1);
+	assert_int_equal(iopf_group_cookie(young), iopf_group_cookie(old));
+	tag_young = iopf_group_tag(young);
+
+	/* The old answer is dropped before the write: nothing reaches the
+	 * newer group. */
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_non_null(fx_answer_for(f, tag_old));
+	assert_int_equal(fx_answer_for(f, tag_old)->result, -ESTALE);
+	assert_int_equal(fx_ginfo(f, gyoung).answers, 0);
+	assert_int_equal(fx_ginfo(f, gold).answers, 0);
+	assert_int_equal(fx_mstats(f).writes, 0);
+	/* Every answer given before the cookie moved was checked. */
+	assert_false(q->stale_check);
+
+	assert_int_equal(iopf_group_respond(young, IOPF_RESP_INVALID), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_answered(f, gyoung, IOPF_RESP_INVALID);
+	assert_int_equal(fx_answer_for(f, tag_young)->result, 0);
+	ms = fx_mstats(f);
+	assert_int_equal(ms.bad_duplicate, 0);
+	assert_int_equal(ms.bad_unknown, 0);
+	assert_int_equal(ms.outstanding, 0);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.answers_stale, 1);
+	assert_int_equal(st.answers_invalid, 1);
+	assert_int_equal(st.answers_success, 0);
+}
+
+/*
+ * Cookies are reused all the time (the kernel gives the lowest free one):
+ * with every answer written before the next read, nothing can be stale and
+ * the answers are not checked one by one.
+ */
+static void cookie_reuse_without_pending_answers(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[4];
+	struct iopf_queue *q;
+	uint64_t gid[4];
+	uint32_t cookie = 0;
+
+	fx_init_default(f);
+	q = f->qs[0].q;
+	for (unsigned int round = 0; round < 3; round++) {
+		for (unsigned int i = 0; i < 4; i++)
+			gid[i] = fx_trigger(f, 0, round * 4 + i, 1,
+					    0x1000 * (round * 4 + i + 1));
+		assert_int_equal(fx_pull(f, g, 4, 5000), 4);
+		if (round)
+			assert_int_equal(iopf_group_cookie(g[0]), cookie);
+		cookie = iopf_group_cookie(g[0]);
+		assert_false(q->stale_check);
+		for (unsigned int i = 0; i < 4; i++)
+			assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+		assert_int_equal(iopf_engine_flush(f->e), 0);
+		for (unsigned int i = 0; i < 4; i++)
+			assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+	}
+	assert_int_equal(fx_qstats(f, 0).answers_stale, 0);
+}
+
+/*
+ * An answer still pending when a read reuses a cookie turns the check on;
+ * a second answer given after that read is not stale and goes out with it.
+ * The check stays on while answers given before the read may wait in
+ * pending, and goes off once they were all checked.
+ */
+static void stale_check_until_pending_drained(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *a, *b, *c;
+	struct iopf_queue *q;
+	uint64_t ga, gb, gc;
+
+	fx_init_default(f);
+	q = f->qs[0].q;
+	ga = fx_trigger(f, 0, 1, 1, 0x1000);
+	gb = fx_trigger(f, 0, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, &a, 1, 5000), 1);
+	assert_int_equal(fx_pull(f, &b, 1, 5000), 1);
+	/* a answered and written: its cookie is free again. */
+	assert_int_equal(iopf_group_respond(a, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_answered(f, ga, IOPF_RESP_SUCCESS);
+	/* b answered, not written; the next read gives a's cookie to c. */
+	assert_int_equal(iopf_group_respond(b, IOPF_RESP_SUCCESS), 0);
+	gc = fx_trigger(f, 0, 3, 1, 0x3000);
+	assert_int_equal(read_now(q), 1);
+	assert_true(q->stale_check);
+	assert_int_equal(iopf_engine_pull(f->e, &c, 1), 1);
+	assert_int_equal(iopf_group_respond(c, IOPF_RESP_INVALID), 0);
+	/* Both are current: both are written, the check is off after. */
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_false(q->stale_check);
+	assert_answered(f, gb, IOPF_RESP_SUCCESS);
+	assert_answered(f, gc, IOPF_RESP_INVALID);
+	assert_int_equal(fx_qstats(f, 0).answers_stale, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		{ "stale_answer_pending_across_read",
+		  stale_answer_pending_across_read, fx_setup, fx_teardown,
+		  &fx_kind_plain },
+		{ "cookie_reuse_without_pending_answers",
+		  cookie_reuse_without_pending_answers, fx_setup, fx_teardown,
+		  &fx_kind_plain },
+		{ "stale_check_until_pending_drained",
+		  stale_check_until_pending_drained, fx_setup, fx_teardown,
+		  &fx_kind_plain },
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
