@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "uapi/iommufd.h"
@@ -152,7 +153,9 @@ struct iopf_queue {
 	uint32_t nchunks;
 	struct cookie_owner *owners; /* indexed by cookie */
 	uint32_t nowners;
-	uint64_t stale_responds; /* respond() calls that got -ESTALE */
+	/* respond() calls that got -ESTALE: counted under the lock, read
+	 * without it by iopf_queue_stats() */
+	_Atomic uint64_t stale_responds;
 	uint64_t next_tag;
 	uint32_t nexpired;
 
@@ -187,7 +190,8 @@ struct iopf_engine {
 	bool in_dispatch;
 	bool flush_only; /* iopf_engine_flush(): write answers, read nothing */
 	bool answers_only; /* after a dispatch: a read there would find the
-			      queue drained, unless it costs nothing extra */
+			      queue drained, unless the caller sleeps on
+			      the engine fd and needs a read armed */
 	int timer_fd; /* deadlines, for callers polling the engine fd */
 	uint64_t timer_armed; /* when timer_fd fires, 0: disarmed */
 	int wake_fd; /* eventfd: another thread queued answers */
@@ -232,9 +236,22 @@ int queue_slots_init(struct iopf_queue *q);
 void queue_slots_fini(struct iopf_queue *q);
 int queue_ingest(struct iopf_queue *q, ssize_t res);
 int queue_read_result(struct iopf_queue *q, ssize_t res);
-bool queue_has_answers(struct iopf_queue *q);
+/* Whether q has answers to write: pending, or left of the last write. */
+static inline bool queue_has_answers(struct iopf_queue *q)
+{
+	return q->inflight_ans.off < q->inflight_ans.n ||
+	       atomic_load_explicit(&q->npending, memory_order_acquire) > 0;
+}
 bool queue_may_read(const struct iopf_queue *q);
-void queue_filter_stale(struct iopf_queue *q);
+void queue_filter_stale_slow(struct iopf_queue *q);
+
+/* Before each write: drops answers that would reach a newer group (see
+ * queue_filter_stale_slow), when a cookie changed hands meanwhile. */
+static inline void queue_filter_stale(struct iopf_queue *q)
+{
+	if (q->stale_check)
+		queue_filter_stale_slow(q);
+}
 int queue_take_answers(struct iopf_queue *q);
 void queue_answers_done(struct iopf_queue *q, ssize_t res);
 int queue_write_sync(struct iopf_queue *q);
@@ -276,8 +293,29 @@ void engine_drain_timer(struct iopf_engine *e);
 int engine_timeout(struct iopf_engine *e, int timeout_ms);
 
 /* I/O through the backend's hooks, for the plain engine and teardown. */
-ssize_t q_read(struct iopf_queue *q);
-ssize_t q_write(struct iopf_queue *q, const void *buf, size_t len);
+ssize_t q_read_hooked(struct iopf_queue *q);
+ssize_t q_write_hooked(struct iopf_queue *q, const void *buf, size_t len);
+
+static inline ssize_t q_read(struct iopf_queue *q)
+{
+	ssize_t res;
+
+	if (q->hooks)
+		return q_read_hooked(q);
+	res = read(q->fd, q->buf, queue_read_len(q));
+	return res < 0 ? -errno : res;
+}
+
+static inline ssize_t q_write(struct iopf_queue *q, const void *buf,
+			      size_t len)
+{
+	ssize_t res;
+
+	if (q->hooks)
+		return q_write_hooked(q, buf, len);
+	res = write(q->fd, buf, len);
+	return res < 0 ? -errno : res;
+}
 int q_read_prepare(struct iopf_queue *q, ssize_t *res);
 ssize_t q_read_done(struct iopf_queue *q, ssize_t res);
 ssize_t q_write_done(struct iopf_queue *q, const void *buf, size_t len,

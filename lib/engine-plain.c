@@ -114,7 +114,11 @@ static int flush_all(struct iopf_engine *e)
 
 	engine_clear_wake(e);
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		int r = queue_write_sync(q);
+		int r;
+
+		if (!queue_has_answers(q))
+			continue;
+		r = queue_write_sync(q);
 
 		if (r && !rc)
 			rc = r;

@@ -4,12 +4,17 @@
  *
  * Per queue at most one READ, one POLL and one WRITE are in flight. Each run
  * queues, for every queue, the WRITE of its pending answers and its next READ,
- * and submits them all in one io_uring_enter. A queue whose last read filled
- * the buffer is read again at once; otherwise the READ is linked behind a
- * one-shot POLL_ADD, so that nothing is read blind and a group left behind
- * because it did not fit (still EPOLLIN: iommufd_fault_fops_poll) is found
- * at once. The fault fd has O_NONBLOCK set (see iopf_queue_new), which lets
- * both run inline in the submitting task rather than in io-wq.
+ * and submits them all in one io_uring_enter: the plain engine's steps, with
+ * the syscalls of all queues in one. As there, a queue whose last read gave
+ * records is read again at once; only once a read found it empty is the READ
+ * linked behind a one-shot POLL_ADD, so that a busy queue costs no poll and
+ * an idle one is not read blind (a group left behind because it did not fit
+ * stays EPOLLIN, iommufd_fault_fops_poll, and is found at once). The answers
+ * a dispatch gives go out at once, without a READ behind them: the next wait
+ * reads, unless the caller sleeps on the ring fd (then the READ, and its
+ * POLL, are armed with the answers). The fault fd has O_NONBLOCK set (see
+ * iopf_queue_new), which lets all of them run inline in the submitting task
+ * rather than in io-wq.
  *
  * Backends with hooks (the mock) must see each read before it happens, so
  * there the POLL is not linked: its completion lets the next run prepare and
@@ -174,10 +179,11 @@ static void prep_read(struct uring *u, struct iopf_queue *q,
 		}
 		if (wsqe)
 			wsqe->flags |= IOSQE_IO_HARDLINK;
-		/* Behind a POLL unless the last read filled the buffer: a
-		 * linked POLL costs nothing when a group is there, and finds
-		 * one that did not fit (still EPOLLIN) at once. */
-		if (!q->full && !q->hooks) {
+		/* Behind a POLL once a read found the queue empty: a POLL
+		 * with a group there costs little, and finds one that did not
+		 * fit (still EPOLLIN) at once; but a POLL that has to wait
+		 * costs more than a READ that finds a group. */
+		if (!q->readable && !q->hooks) {
 			sqe = get_sqe(u);
 			if (!sqe)
 				return;
@@ -272,7 +278,7 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		 * a case for everyone.
 		 */
 		if ((q->full && queue_may_read(q)) ||
-		    (res == 0 && !q->readable) ||
+		    ((res == 0 || res == -EAGAIN) && !q->readable) ||
 		    (e->fd_exported && !q->full && queue_may_read(q)))
 			u->again = true;
 		return;
@@ -342,7 +348,8 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 			}
 			struct io_uring_sqe *wsqe = prep_write(u, q);
 
-			if (!e->flush_only)
+			if (!e->flush_only &&
+			    !(e->answers_only && !e->fd_exported))
 				prep_read(u, q, wsqe);
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)

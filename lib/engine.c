@@ -144,12 +144,17 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 	int rc;
 
 	iopf_tls_engine = e;
-	engine_expire(e);
+	if (e->ndeadline) {
+		engine_expire(e);
+		timeout_ms = engine_timeout(e, timeout_ms);
+	}
 	e->in_run = true;
-	rc = e->ops->run(e, engine_timeout(e, timeout_ms));
+	rc = e->ops->run(e, timeout_ms);
 	e->in_run = false;
-	engine_expire(e);
-	engine_arm_timer(e);
+	if (e->ndeadline) {
+		engine_expire(e);
+		engine_arm_timer(e);
+	}
 	if (rc < 0)
 		return rc;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
@@ -403,9 +408,10 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	}
 	e->in_dispatch = false;
 	/* What the handlers answered goes out now, so that a caller who
-	 * sleeps next in its own loop leaves no device waiting (the io_uring
-	 * engine also arms the next read in the same submission; the plain
-	 * engine reads nothing here: the queue was just drained). */
+	 * sleeps next in its own loop leaves no device waiting. Nothing is
+	 * read here: the queue was just drained, and the next wait reads
+	 * (the io_uring engine arms its next READ with the answers only for
+	 * a caller that sleeps on the ring fd). */
 	if (n && engine_has_answers(e)) {
 		int r;
 

@@ -526,16 +526,6 @@ bool queue_may_read(const struct iopf_queue *q)
 	return !q->nready && !q->error;
 }
 
-bool queue_has_answers(struct iopf_queue *q)
-{
-	bool any;
-
-	if (q->inflight_ans.off < q->inflight_ans.n)
-		return true;
-	any = atomic_load_explicit(&q->npending, memory_order_acquire) > 0;
-	return any;
-}
-
 /* Moves pending answers into the engine's write buffer, if it is empty.
  * Returns how many answers are waiting to be written. */
 int queue_take_answers(struct iopf_queue *q)
@@ -575,7 +565,7 @@ IOPF_INLINE void report(struct iopf_queue *q, uint32_t i, int result);
  * the engines never read a queue while its write is in flight, so no cookie
  * can change hands between this check and the write.
  */
-void queue_filter_stale(struct iopf_queue *q)
+void queue_filter_stale_slow(struct iopf_queue *q)
 {
 	struct ans_buf *w = &q->inflight_ans;
 	uint32_t to = w->off;
@@ -850,7 +840,10 @@ static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
 		return -ETIMEDOUT;
 	}
 	if (state == G_STALE) {
-		q->stale_responds++;
+		atomic_store_explicit(&q->stale_responds,
+				      atomic_load_explicit(&q->stale_responds,
+							   memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 		slot_put(q, g);
 		qlock_unlock(&q->lock);
 		return -ESTALE;

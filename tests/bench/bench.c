@@ -358,7 +358,11 @@ static void lib_count(struct run *r)
 	uint64_t taken = 0, refused = 0;
 
 	for (unsigned int i = 0; i < r->nsrc; i++) {
-		struct iopf_stats st = { .size = sizeof(st) };
+		/* Only the answer counters: what a caller that needs no more
+		 * asks for (the struct is sized, see iopf_queue_stats(3)). */
+		struct iopf_stats st;
+
+		st.size = offsetof(struct iopf_stats, reads);
 
 		if (iopf_queue_stats(r->q[i], &st))
 			continue;
@@ -596,7 +600,11 @@ static void lib_io_counts(struct run *r, uint64_t *reads, uint64_t *writes,
 {
 	*reads = *writes = *grows = 0;
 	for (unsigned int i = 0; i < r->nsrc; i++) {
-		struct iopf_stats st = { .size = sizeof(st) };
+		/* Only the answer counters: what a caller that needs no more
+		 * asks for (the struct is sized, see iopf_queue_stats(3)). */
+		struct iopf_stats st;
+
+		st.size = offsetof(struct iopf_stats, reads);
 
 		if (r->q[i] && !iopf_queue_stats(r->q[i], &st)) {
 			*reads += st.reads;
