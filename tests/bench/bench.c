@@ -363,7 +363,6 @@ static void lib_count(struct run *r)
 		struct iopf_stats st;
 
 		st.size = offsetof(struct iopf_stats, reads);
-
 		if (iopf_queue_stats(r->q[i], &st))
 			continue;
 		taken += st.answers_success + st.answers_invalid;
@@ -602,9 +601,7 @@ static void lib_io_counts(struct run *r, uint64_t *reads, uint64_t *writes,
 	for (unsigned int i = 0; i < r->nsrc; i++) {
 		/* Only the answer counters: what a caller that needs no more
 		 * asks for (the struct is sized, see iopf_queue_stats(3)). */
-		struct iopf_stats st;
-
-		st.size = offsetof(struct iopf_stats, reads);
+		struct iopf_stats st = { .size = sizeof(st) };
 
 		if (r->q[i] && !iopf_queue_stats(r->q[i], &st)) {
 			*reads += st.reads;
