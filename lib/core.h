@@ -306,8 +306,7 @@ static inline ssize_t q_read(struct iopf_queue *q)
 	return res < 0 ? -errno : res;
 }
 
-static inline ssize_t q_write(struct iopf_queue *q, const void *buf,
-			      size_t len)
+static inline ssize_t q_write(struct iopf_queue *q, const void *buf, size_t len)
 {
 	ssize_t res;
 

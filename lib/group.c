@@ -372,9 +372,9 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 	qlock_lock(&q->lock);
 	/* No answer can join them during the batch: the lock keeps other
 	 * threads out, and the answers this loop gives itself (to groups it
-	 * cannot hold) are for cookies no later record of this read can have. */
-	unwritten = q->pending.n ||
-		    q->inflight_ans.off < q->inflight_ans.n;
+	 * cannot hold) are for cookies no later record of this read can have.
+	 */
+	unwritten = q->pending.n || q->inflight_ans.off < q->inflight_ans.n;
 	for (; rec < end; rec++) {
 		struct iopf_group *g = q->assembling;
 
@@ -412,7 +412,8 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 			q->assembling = g;
 			cookie_take(q, g, unwritten);
 		}
-		if (unlikely(g->count >= q->max_group) || group_append(g, rec)) {
+		if (unlikely(g->count >= q->max_group) ||
+		    group_append(g, rec)) {
 			answer_invalid(q, g);
 			q->assembling = NULL;
 			if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
@@ -840,10 +841,8 @@ static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
 		return -ETIMEDOUT;
 	}
 	if (state == G_STALE) {
-		atomic_store_explicit(&q->stale_responds,
-				      atomic_load_explicit(&q->stale_responds,
-							   memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		atomic_fetch_add_explicit(&q->stale_responds, 1,
+					  memory_order_relaxed);
 		slot_put(q, g);
 		qlock_unlock(&q->lock);
 		return -ESTALE;

@@ -19,8 +19,8 @@
  * cost more than the work (under qemu's TCG every return is a table lookup),
  * so its helpers are forced inline and their rare branches kept out of line. */
 #define IOPF_INLINE static inline __attribute__((always_inline))
-#define IOPF_COLD __attribute__((cold, noinline))
-#define likely(x) __builtin_expect(!!(x), 1)
+#define IOPF_COLD   __attribute__((cold, noinline))
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define IOPF_ERRMSG_MAX 192

@@ -294,8 +294,9 @@ IOPF_EXPORT int iopf_queue_stats(const struct iopf_queue *q,
 		return -EINVAL;
 	s = q->stats;
 	s.size = sizeof(s);
-	s.answers_stale += atomic_load_explicit(
-		&((struct iopf_queue *)q)->stale_responds, memory_order_relaxed);
+	s.answers_stale +=
+		atomic_load_explicit(&((struct iopf_queue *)q)->stale_responds,
+				     memory_order_relaxed);
 	return fill_sized(st, &s, sizeof(s));
 }
 

@@ -366,7 +366,8 @@ static void lib_count(struct run *r)
 		if (iopf_queue_stats(r->q[i], &st))
 			continue;
 		taken += st.answers_success + st.answers_invalid;
-		refused += st.answers_stale + st.answers_failed + st.answers_auto;
+		refused +=
+			st.answers_stale + st.answers_failed + st.answers_auto;
 	}
 	r->answered = taken;
 	r->refused = refused;
@@ -571,7 +572,8 @@ static int run_setup(struct run *r)
 		struct iopf_queue_opts qo = {
 			.size = sizeof(qo),
 			.batch = r->c->batch,
-			.handler = r->c->api == API_DISPATCH ? lib_handler : NULL,
+			.handler =
+				r->c->api == API_DISPATCH ? lib_handler : NULL,
 			.user = r,
 		};
 

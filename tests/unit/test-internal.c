@@ -17,7 +17,8 @@ static void assert_answered(struct fx *f, uint64_t gid, uint32_t code)
 
 	if (gi.state != IOPF_MOCK_GROUP_ANSWERED || gi.code != code ||
 	    gi.answers != 1)
-		fail_msg("group %llu: state %u code %u answers %u, want ANSWERED "
+		fail_msg("group %llu: state %u code %u answers %u, want "
+			 "ANSWERED "
 			 "code %u once",
 			 (unsigned long long)gid, gi.state, gi.code, gi.answers,
 			 code);
@@ -114,7 +115,8 @@ static void cookie_reuse_without_pending_answers(void **state)
 		cookie = iopf_group_cookie(g[0]);
 		assert_false(q->stale_check);
 		for (unsigned int i = 0; i < 4; i++)
-			assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+			assert_int_equal(
+				iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
 		assert_int_equal(iopf_engine_flush(f->e), 0);
 		for (unsigned int i = 0; i < 4; i++)
 			assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
@@ -163,15 +165,15 @@ static void stale_check_until_pending_drained(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		{ "stale_answer_pending_across_read",
-		  stale_answer_pending_across_read, fx_setup, fx_teardown,
-		  &fx_kind_plain },
-		{ "cookie_reuse_without_pending_answers",
-		  cookie_reuse_without_pending_answers, fx_setup, fx_teardown,
-		  &fx_kind_plain },
-		{ "stale_check_until_pending_drained",
-		  stale_check_until_pending_drained, fx_setup, fx_teardown,
-		  &fx_kind_plain },
+		{"stale_answer_pending_across_read",
+		 stale_answer_pending_across_read, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"cookie_reuse_without_pending_answers",
+		 cookie_reuse_without_pending_answers, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"stale_check_until_pending_drained",
+		 stale_check_until_pending_drained, fx_setup, fx_teardown,
+		 &fx_kind_plain},
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
