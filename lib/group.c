@@ -370,10 +370,8 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 	int rc = 0;
 
 	qlock_lock(&q->lock);
-	/* No answer can join them during the batch: the lock keeps other
-	 * threads out, and the answers this loop gives itself (to groups it
-	 * cannot hold) are for cookies no later record of this read can have.
-	 */
+	/* Other threads cannot add answers during the batch (the lock keeps
+	 * them out); the loop's own (to a group it cannot hold) set it below. */
 	unwritten = q->pending.n || q->inflight_ans.off < q->inflight_ans.n;
 	for (; rec < end; rec++) {
 		struct iopf_group *g = q->assembling;
@@ -415,6 +413,9 @@ int queue_ingest(struct iopf_queue *q, ssize_t res)
 		if (unlikely(g->count >= q->max_group) ||
 		    group_append(g, rec)) {
 			answer_invalid(q, g);
+			/* A later record may reuse its cookie (the kernel
+			 * answered it itself meanwhile): that must drop it. */
+			unwritten = true;
 			q->assembling = NULL;
 			if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
 				q->dropping = true;

@@ -358,13 +358,21 @@ static void op_queue_new(struct st *s)
 	if (s->q[qi].q)
 		return;
 	o = sized(s, sizeof(*o), &size);
-	/* The pointers in it must be real ones. */
-	if (size >= offsetof(struct iopf_queue_opts, handler) + sizeof(void *))
-		o->handler = how & 8 ? handler : NULL;
-	if (size >= offsetof(struct iopf_queue_opts, answered) + sizeof(void *))
-		o->answered = how & 16 ? answered : NULL;
-	if (size >= offsetof(struct iopf_queue_opts, user) + sizeof(void *))
-		o->user = s;
+	/* The pointers in it must be real ones. A size that ends inside one
+	 * gives the library its first bytes only (as it would the kernel's
+	 * extensible structs): those are zeroed, or a handler would be half
+	 * a pointer. */
+	o->handler = size >= offsetof(struct iopf_queue_opts, handler) +
+				     sizeof(void *) && how & 8 ?
+			     handler :
+			     NULL;
+	o->answered = size >= offsetof(struct iopf_queue_opts, answered) +
+				      sizeof(void *) && how & 16 ?
+			      answered :
+			      NULL;
+	o->user = size >= offsetof(struct iopf_queue_opts, user) + sizeof(void *) ?
+			  s :
+			  NULL;
 	/* A 65536-record buffer is fine but slow: mostly keep them small. */
 	if (size >= offsetof(struct iopf_queue_opts, max_group) && !(how & 32))
 		o->batch %= 300;

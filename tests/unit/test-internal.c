@@ -162,6 +162,74 @@ static void stale_check_until_pending_drained(void **state)
 	assert_int_equal(fx_qstats(f, 0).answers_stale, 0);
 }
 
+/* Records as a read of the fault fd gives them, straight into q's buffer,
+ * then what the engine does with a read's result. */
+static int ingest(struct iopf_queue *q, const struct iommu_hwpt_pgfault *recs,
+		  unsigned int n)
+{
+	memcpy(q->buf, recs, n * sizeof(*recs));
+	return queue_read_result(q, (ssize_t)(n * sizeof(*recs)));
+}
+
+/*
+ * A group too large to hold is answered INVALID by the library, and a later
+ * record of the same read reuses its cookie: the kernel answered that group
+ * itself meanwhile (found by fuzz-records). The library's INVALID would
+ * answer the newer group; it is dropped instead.
+ */
+static void oversize_answer_stale_within_one_read(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g;
+	struct iopf_queue *q;
+	struct iommu_hwpt_pgfault r[4];
+	struct iopf_stats st;
+
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4, .max_group = 4 });
+	q = f->qs[0].q;
+	memset(r, 0, sizeof(r));
+	for (unsigned int i = 0; i < 4; i++) {
+		r[i].dev_id = f->qs[0].dev;
+		r[i].cookie = 7;
+		r[i].addr = 0x1000 * (i + 1);
+	}
+	/* Cookie 7: four records, no LAST_PAGE yet (tag 1). */
+	assert_int_equal(ingest(q, r, 4), 4);
+	assert_false(q->stale_check);
+	/* The fifth is past max_group: the group is answered INVALID. Then
+	 * the kernel gives cookie 7 to a new one-record group (tag 2). */
+	r[0].flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE;
+	r[1].flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE;
+	r[1].addr = 0x9000;
+	r[1].grpid = 9;
+	/* -ENOMEM: a group could not be held (the engines go on). */
+	assert_int_equal(ingest(q, r, 2), -ENOMEM);
+	assert_true(q->stale_check);
+	assert_int_equal(iopf_engine_pull(f->e, &g, 1), 1);
+	assert_int_equal(iopf_group_cookie(g), 7);
+	assert_int_equal(iopf_group_fault(g, 0)->grpid, 9);
+	assert_int_equal(iopf_group_tag(g), 2);
+
+	/* The INVALID for tag 1 is dropped: nothing is written for it. */
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_non_null(fx_answer_for(f, 1));
+	assert_int_equal(fx_answer_for(f, 1)->result, -ESTALE);
+	assert_int_equal(fx_mstats(f).writes, 0);
+	assert_false(q->stale_check);
+
+	/* The new group's own answer goes out (the mock never made the
+	 * group: it refuses the unknown cookie, and counts it). */
+	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 1);
+	assert_int_equal(fx_answer_for(f, 2)->result, -EINVAL);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.groups, 1);
+	assert_int_equal(st.answers_stale, 2);
+	f->expect_bad_unknown = 1;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +241,9 @@ int main(void)
 		 &fx_kind_plain},
 		{"stale_check_until_pending_drained",
 		 stale_check_until_pending_drained, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"oversize_answer_stale_within_one_read",
+		 oversize_answer_stale_within_one_read, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 	};
 
