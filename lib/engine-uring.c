@@ -314,6 +314,28 @@ static unsigned int reap(struct iopf_engine *e, struct uring *u)
 }
 
 /*
+ * An engine with one queue has nothing to batch: one io_uring_enter for one
+ * WRITE or one READ costs more than write(2) or read(2) (under emulation a
+ * third more a round trip). With nothing in flight, its answers are written
+ * and its records read (while reads find them) as the plain engine does;
+ * io_uring is left the waiting, a READ behind a POLL once a read found the
+ * queue empty. The write comes first, as in a linked chain.
+ */
+static void solo_sync(struct iopf_engine *e, struct iopf_queue *q)
+{
+	if (q->inflight || q->error)
+		return;
+	if (queue_has_answers(q))
+		queue_write_sync(q);
+	if (e->flush_only || (e->answers_only && !e->fd_exported))
+		return;
+	for (int i = 0; i < 8 && q->readable && queue_may_read(q); i++) {
+		if (queue_read_result(q, q_read(q)) < 0 || !q->full)
+			break;
+	}
+}
+
+/*
  * One run: submit every queue's answers and next read together, reap, and go
  * round again only while a completion left work that needs no waiting: the
  * rest of a partly taken write, or a read to redo with a grown buffer. Only
@@ -339,6 +361,8 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		u->again = false;
 		engine_clear_wake(e);
 		arm_wake(e, u);
+		if (e->nqueues == 1)
+			solo_sync(e, e->queues);
 		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 			/* A queue's write and read chain must not be split
 			 * across two submissions. */
