@@ -381,8 +381,11 @@ static int lib_flush(struct run *r, uint64_t want)
 
 	/* A hand loop knows from write()'s return that the kernel took its
 	 * answers; the library's caller reads the counters, and flushes only
-	 * while they are short (the plain engine wrote them already). */
-	lib_count(r);
+	 * while they are short. A dispatch wrote its answers already (the
+	 * plain engine's have been taken when it returns); answers given to
+	 * pulled groups wait for the next run, so the pull loop flushes first. */
+	if (r->c->api == API_DISPATCH)
+		lib_count(r);
 	for (unsigned int spins = 0; r->answered < want; spins++) {
 		int rc = iopf_engine_flush(r->e);
 
