@@ -189,6 +189,7 @@ struct iopf_engine {
 	bool fd_exported; /* the caller polls iopf_engine_fd() */
 	bool in_dispatch;
 	bool flush_only; /* iopf_engine_flush(): write answers, read nothing */
+	bool errors_unreported; /* a queue's q->error is not reported yet */
 	bool answers_only; /* after a dispatch: a read there would find the
 			      queue drained, unless the caller sleeps on
 			      the engine fd and needs a read armed */

@@ -418,7 +418,10 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
 	struct uring *u = e->priv;
 	struct io_uring_sqe *sqe;
 
-	q->error = q->error ? q->error : -ECANCELED;
+	if (!q->error) {
+		q->error = -ECANCELED;
+		e->errors_unreported = true;
+	}
 	if (q->poll_inflight && (sqe = get_sqe(u))) {
 		io_uring_prep_cancel64(sqe, ud(q, OP_POLL), 0);
 		io_uring_sqe_set_data64(sqe, OP_IGNORE);

@@ -155,7 +155,7 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 		engine_expire(e);
 		engine_arm_timer(e);
 	}
-	if (rc < 0)
+	if (rc < 0 || !e->errors_unreported)
 		return rc;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 		if (q->error && !q->error_reported) {
@@ -163,6 +163,7 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 			return q->error;
 		}
 	}
+	e->errors_unreported = false;
 	return rc;
 }
 

@@ -461,6 +461,14 @@ static int queue_grow(struct iopf_queue *q)
 	return 0;
 }
 
+/* The queue cannot go on: the engine reports it once (engine_run). */
+static int queue_fail(struct iopf_queue *q, int err)
+{
+	q->error = err;
+	q->e->errors_unreported = true;
+	return err;
+}
+
 /*
  * What a read's result means. A group that does not fit the buffer is
  * answered EINVAL by 6.12's iommufd_fault_fops_read and 0 by older kernels;
@@ -479,7 +487,7 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 
 		if (res % (ssize_t)FAULT_SIZE) {
 			q->readable = false;
-			return q->error = -EIO;
+			return queue_fail(q, -EIO);
 		}
 		rc = queue_ingest(q, res);
 		/* Read again first next time: with data flowing, a read is
@@ -502,11 +510,11 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 		 * poll readable again at once, for ever, and never say why. */
 		if (q->buf_records >= q->max_group) {
 			q->readable = false;
-			return q->error = -EMSGSIZE;
+			return queue_fail(q, -EMSGSIZE);
 		}
 		if (queue_grow(q)) {
 			q->readable = false;
-			return q->error = -ENOMEM;
+			return queue_fail(q, -ENOMEM);
 		}
 		q->readable = true;
 		q->full = true;
@@ -517,7 +525,7 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 		return 0;
 	}
 	q->readable = false;
-	return q->error = (int)res;
+	return queue_fail(q, (int)res);
 }
 
 /* A queue is read again only once what was read from it has been handed
@@ -629,7 +637,8 @@ IOPF_INLINE void report(struct iopf_queue *q, uint32_t i, int result)
 /* Answers [w->off, w->off + taken) were taken. Without a callback the
  * counters are kept in registers; with one, each answer is counted before
  * its callback runs, as report() does, so that the callback sees them. */
-static void report_taken(struct iopf_queue *q, uint32_t taken)
+__attribute__((optimize("no-tree-vectorize"))) static void
+report_taken(struct iopf_queue *q, uint32_t taken)
 {
 	struct ans_buf *w = &q->inflight_ans;
 	uint64_t ok = 0, invalid = 0, autos = 0;
@@ -689,6 +698,25 @@ int queue_write_sync(struct iopf_queue *q)
 {
 	int spins = 0;
 
+	/* The common case: one write takes every answer, none to check,
+	 * none to report one by one. */
+	if (!q->stale_check && !q->answered &&
+	    queue_take_answers(q) > 0) {
+		struct ans_buf *w = &q->inflight_ans;
+		uint32_t n = w->n - w->off;
+		ssize_t res;
+
+		if (n <= MAX_WRITE_ANSWERS) {
+			res = q_write(q, &w->rsp[w->off], n * RESP_SIZE);
+			if (res != (ssize_t)(n * RESP_SIZE)) {
+				queue_answers_done(q, res);
+			} else {
+				q->stats.writes++;
+				report_taken(q, n);
+				w->n = w->off = 0;
+			}
+		}
+	}
 	while (queue_take_answers(q) > 0) {
 		struct ans_buf *w = &q->inflight_ans;
 		uint32_t n;

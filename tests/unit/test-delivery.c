@@ -618,6 +618,80 @@ static void short_write(void **state)
 	assert_int_equal(fx_qstats(f, 0).answers_failed, 0);
 }
 
+/* Without an answered callback the answers are counted in one go (a write
+ * that takes them all), or one by one when it does not: a short write is
+ * resumed, a refused answer counted stale, a failed write counted failed. */
+static void write_results_no_callback(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[9];
+	uint64_t gid[9];
+	struct iopf_stats st;
+	uint32_t dev, devb;
+
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .no_answered = true });
+	dev = f->qs[0].dev;
+	/* Three taken by one write, all at once. */
+	for (unsigned int i = 0; i < 3; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
+	assert_int_equal(fx_pull(f, g, 3, 5000), 3);
+	respond_all(g, 2, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_group_respond(g[2], IOPF_RESP_INVALID), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 1);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.answers_success, 2);
+	assert_int_equal(st.answers_invalid, 1);
+	assert_int_equal(st.writes, 1);
+
+	/* A short write: the rest goes in a second one. */
+	for (unsigned int i = 3; i < 6; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
+	assert_int_equal(fx_pull(f, g + 3, 3, 5000), 3);
+	respond_all(g + 3, 3, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_SHORT, 1, 1),
+			 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 6; i++)
+		assert_answered(f, gid[i], i == 2 ? IOPF_RESP_INVALID :
+						     IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_mstats(f).writes, 3);
+	assert_int_equal(fx_qstats(f, 0).answers_success, 5);
+
+	/* The first answer refused (the kernel answered it on detach), the
+	 * other taken; then a write that fails for good. */
+	devb = fx_add_dev(f, 0);
+	gid[6] = fx_trigger(f, 0, 6, 1, 0x7000);
+	gid[7] = fx_trigger_dev(f, devb, 7, 1, 0x8000);
+	assert_int_equal(fx_pull(f, g + 6, 2, 5000), 2);
+	fx_detach(f, dev);
+	respond_all(g + 6, 2, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_answered(f, gid[7], IOPF_RESP_SUCCESS);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.answers_success, 6);
+	assert_int_equal(st.answers_stale, 1);
+
+	/* The mock counts the refused one as an answer to a group it had
+	 * answered itself; the kernel refuses it the same way. */
+	f->expect_bad_duplicate = 1;
+	gid[8] = fx_trigger_dev(f, devb, 8, 1, 0x9000);
+	assert_int_equal(fx_pull(f, g + 8, 1, 5000), 1);
+	assert_int_equal(iopf_group_respond(g[8], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_ERRNO, 1, EIO),
+			 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.answers_failed, 1);
+	assert_int_equal(st.answers_success, 6);
+	/* The mock took nothing of the failed write: the group is still
+	 * waiting, and teardown does not answer it again (it was sent). */
+	f->allow_outstanding = true;
+}
+
 /* A write that fails: its answers are reported failed, the queue goes on. */
 static void write_errno(void **state)
 {
@@ -1868,6 +1942,7 @@ int main(void)
 		T(respond_once),
 		T(answers_coalesced),
 		T(short_write),
+		T(write_results_no_callback),
 		T(write_errno),
 		T(stale_after_detach),
 		T(stale_cookie_reused),
