@@ -230,6 +230,52 @@ static void oversize_answer_stale_within_one_read(void **state)
 	f->expect_bad_unknown = 1;
 }
 
+/* Every field of a record reaches the caller's struct iopf_fault, in its
+ * place, with flags and perm masked and raw (distinct values in every
+ * field, the kernel's reserved one too, which must not leak anywhere). */
+static void record_fields(void **state)
+{
+	struct fx *f = *state;
+	struct iommu_hwpt_pgfault r;
+	const struct iopf_fault *fa;
+	struct iopf_group *g;
+	struct iopf_queue *q;
+
+	fx_init_default(f);
+	q = f->qs[0].q;
+	memset(&r, 0, sizeof(r));
+	r.flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE | IOMMU_PGFAULT_FLAGS_PASID_VALID |
+		  0x80000000u;
+	r.dev_id = 0x11111111;
+	r.pasid = 0x22222222;
+	r.grpid = 0x33333333;
+	r.perm = IOPF_PERM_READ | IOPF_PERM_EXEC | 0x40000000u;
+	r.__reserved = 0x55555555;
+	r.addr = 0x6666666677777000ull;
+	r.length = 0x88888888;
+	r.cookie = 0x99;
+	assert_int_equal(ingest(q, &r, 1), 1);
+	assert_int_equal(iopf_engine_pull(f->e, &g, 1), 1);
+	assert_int_equal(iopf_group_count(g), 1);
+	fa = iopf_group_fault(g, 0);
+	assert_int_equal(fa->flags, IOPF_FAULT_LAST_PAGE | IOPF_FAULT_PASID_VALID);
+	assert_int_equal(fa->raw_flags, r.flags);
+	assert_int_equal(fa->perm, IOPF_PERM_READ | IOPF_PERM_EXEC);
+	assert_int_equal(fa->raw_perm, r.perm);
+	assert_int_equal(fa->dev_id, 0x11111111);
+	assert_int_equal(fa->pasid, 0x22222222);
+	assert_int_equal(fa->grpid, 0x33333333);
+	assert_int_equal(fa->length, 0x88888888);
+	assert_int_equal(fa->addr, 0x6666666677777000ull);
+	assert_int_equal(fa->cookie, 0x99);
+	assert_int_equal(fa->__pad, 0);
+	assert_int_equal(iopf_group_cookie(g), 0x99);
+	/* The mock never made this group: it refuses the answer, and says so. */
+	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	f->expect_bad_unknown = 1;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +290,8 @@ int main(void)
 		 &fx_kind_plain},
 		{"oversize_answer_stale_within_one_read",
 		 oversize_answer_stale_within_one_read, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"record_fields", record_fields, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 	};
 
