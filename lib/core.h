@@ -172,6 +172,9 @@ struct engine_ops {
 	/* Writes pending answers, reads what is ready, and if nothing became
 	 * ready waits at most timeout_ms (-1: forever) for something. */
 	int (*run)(struct iopf_engine *e, int timeout_ms);
+	/* Writes every queue's pending answers now, and nothing else; NULL:
+	 * run() with answers_only set does it. */
+	int (*flush)(struct iopf_engine *e);
 	int (*fd)(const struct iopf_engine *e);
 };
 

@@ -177,5 +177,6 @@ const struct engine_ops iopf_engine_plain_ops = {
 	.add_queue = plain_add_queue,
 	.del_queue = plain_del_queue,
 	.run = plain_run,
+	.flush = flush_all,
 	.fd = plain_fd,
 };

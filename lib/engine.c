@@ -416,9 +416,17 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	if (n && engine_has_answers(e)) {
 		int r;
 
-		e->answers_only = true;
-		r = engine_run(e, 0);
-		e->answers_only = false;
+		if (e->ops->flush) {
+			/* Writes only: no queue error can come of it. */
+			iopf_tls_engine = e;
+			e->in_run = true;
+			r = e->ops->flush(e);
+			e->in_run = false;
+		} else {
+			e->answers_only = true;
+			r = engine_run(e, 0);
+			e->answers_only = false;
+		}
 		if (r < 0 && rc >= 0)
 			rc = r;
 	}
