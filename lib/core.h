@@ -172,9 +172,11 @@ struct engine_ops {
 	/* Writes pending answers, reads what is ready, and if nothing became
 	 * ready waits at most timeout_ms (-1: forever) for something. */
 	int (*run)(struct iopf_engine *e, int timeout_ms);
-	/* Writes every queue's pending answers now, and nothing else; NULL:
-	 * run() with answers_only set does it. */
-	int (*flush)(struct iopf_engine *e);
+	/* Writes every queue's pending answers now with plain writes, and
+	 * nothing else, if the engine can (*rc: 0 or -errno) and returns
+	 * true; false: a run must do it (io_uring with operations in
+	 * flight, or a READ to arm for a caller that polls the engine fd). */
+	bool (*flush)(struct iopf_engine *e, int *rc);
 	int (*fd)(const struct iopf_engine *e);
 };
 

@@ -171,12 +171,18 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 	return 0;
 }
 
+static bool plain_flush(struct iopf_engine *e, int *rc)
+{
+	*rc = flush_all(e);
+	return true;
+}
+
 const struct engine_ops iopf_engine_plain_ops = {
 	.init = plain_init,
 	.fini = plain_fini,
 	.add_queue = plain_add_queue,
 	.del_queue = plain_del_queue,
 	.run = plain_run,
-	.flush = flush_all,
+	.flush = plain_flush,
 	.fd = plain_fd,
 };

@@ -447,11 +447,25 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
 	reap(e, u);
 }
 
+/* A lone queue with nothing in flight writes its answers with write(2)
+ * (see solo_sync), unless the caller polls the ring fd: a dispatch then
+ * arms the next READ with them. */
+static bool uring_flush(struct iopf_engine *e, int *rc)
+{
+	struct iopf_queue *q = e->queues;
+
+	if (e->nqueues != 1 || q->inflight || e->fd_exported)
+		return false;
+	*rc = queue_write_sync(q);
+	return true;
+}
+
 const struct engine_ops iopf_engine_uring_ops = {
 	.init = uring_init,
 	.fini = uring_fini,
 	.add_queue = uring_add_queue,
 	.del_queue = uring_del_queue,
 	.run = uring_run,
+	.flush = uring_flush,
 	.fd = uring_fd,
 };

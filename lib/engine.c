@@ -133,6 +133,36 @@ static unsigned int live(const struct iopf_engine *e)
 	return e->nready - e->ndead;
 }
 
+/* A queue's fatal error, once, one queue per call; otherwise rc. */
+static int engine_report_error(struct iopf_engine *e, int rc)
+{
+	if (rc < 0 || !e->errors_unreported)
+		return rc;
+	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+		if (q->error && !q->error_reported) {
+			q->error_reported = true;
+			return q->error;
+		}
+	}
+	e->errors_unreported = false;
+	return rc;
+}
+
+/* The engine's flush op, as a run: answers written, nothing read. Returns
+ * false if the engine needs a run for it. */
+static bool engine_flush_op(struct iopf_engine *e, int *rc)
+{
+	bool done;
+
+	iopf_tls_engine = e;
+	e->in_run = true;
+	done = e->ops->flush(e, rc);
+	e->in_run = false;
+	if (done)
+		*rc = engine_report_error(e, *rc);
+	return done;
+}
+
 /*
  * Deadlines are checked before the run, so that their INVALID answers go
  * out with it, and after, so that groups that expired while it waited are
@@ -155,16 +185,7 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 		engine_expire(e);
 		engine_arm_timer(e);
 	}
-	if (rc < 0 || !e->errors_unreported)
-		return rc;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		if (q->error && !q->error_reported) {
-			q->error_reported = true;
-			return q->error;
-		}
-	}
-	e->errors_unreported = false;
-	return rc;
+	return engine_report_error(e, rc);
 }
 
 static int engine_opts(struct iopf_engine *e, const struct iopf_engine_opts *in,
@@ -416,13 +437,7 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 	if (n && engine_has_answers(e)) {
 		int r;
 
-		if (e->ops->flush) {
-			/* Writes only: no queue error can come of it. */
-			iopf_tls_engine = e;
-			e->in_run = true;
-			r = e->ops->flush(e);
-			e->in_run = false;
-		} else {
+		if (!engine_flush_op(e, &r)) {
 			e->answers_only = true;
 			r = engine_run(e, 0);
 			e->answers_only = false;
@@ -442,6 +457,13 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 
 	if (!e)
 		return -EINVAL;
+	/* Nothing in flight to wait for, no deadline to check first: the
+	 * engine's flush op writes everything (or says why not). */
+	if (!e->ndeadline && engine_flush_op(e, &rc)) {
+		if (rc < 0)
+			return rc;
+		return engine_has_answers(e) ? -EAGAIN : 0;
+	}
 	e->flush_only = true;
 	rc = 0;
 	for (int i = 0; i < 1000 && rc >= 0; i++) {
