@@ -1347,6 +1347,58 @@ static void engine_fd_readable(void **state)
 	close(ep);
 }
 
+/* A caller that sleeps in its own epoll on the engine fd and, when it wakes,
+ * drains the engine with dispatch until it returns 0 (iopf_engine_fd(3)):
+ * every group gets handled, also one the engine reads while it writes a
+ * dispatch's answers (one record a read: the second group is still in the
+ * kernel when the first is answered). */
+/* The caller's loop: sleep on the engine fd, then dispatch until it returns
+ * 0; until `want` groups were handled. Returns how many. */
+static int sleep_and_drain(int ep, struct fx *f, int want)
+{
+	struct epoll_event ev;
+	int handled = 0, rc;
+
+	while (handled < want) {
+		if (epoll_wait_retry(ep, &ev, 2000) != 1)
+			fail_msg("the engine fd stayed quiet with %d of %d "
+				 "groups handled",
+				 handled, want);
+		while ((rc = iopf_engine_dispatch(f->e, 0)) > 0)
+			handled += rc;
+		assert_int_equal(rc, 0);
+	}
+	return handled;
+}
+
+static void engine_fd_dispatch_loop(void **state)
+{
+	struct fx *f = *state;
+	struct epoll_event ev;
+	uint64_t gid[3];
+	int ep, handled = 0;
+
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .batch = 1,
+					  .handler = handler_answer });
+	assert_int_equal(iopf_engine_process(f->e), 0);
+	ep = epoll_on(iopf_engine_fd(f->e));
+	/* Two at once, then, once the loop drained them and sleeps again, a
+	 * third: the fd must wake it for that one too. */
+	gid[0] = fx_trigger(f, 0, 0, 1, 0x1000);
+	gid[1] = fx_trigger(f, 0, 1, 1, 0x2000);
+	handled += sleep_and_drain(ep, f, 2 - handled);
+	assert_int_equal(epoll_wait_retry(ep, &ev, 0), 0);
+	gid[2] = fx_trigger(f, 0, 2, 1, 0x3000);
+	handled += sleep_and_drain(ep, f, 3 - handled);
+	assert_int_equal(handled, 3);
+	assert_int_equal(epoll_wait_retry(ep, &ev, 0), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+	close(ep);
+}
+
 struct answer_later {
 	struct iopf_group *g;
 	int rc;
@@ -1955,6 +2007,7 @@ int main(void)
 		T(dispatch_writes_answers),
 		T(dispatch_no_handler),
 		T(engine_fd_readable),
+		T(engine_fd_dispatch_loop),
 		T(engine_fd_cross_thread_answer),
 		T(engine_fd_deadline),
 		T(engine_fd_own_thread_answer),
