@@ -757,25 +757,6 @@ int queue_write_sync(struct iopf_queue *q)
 {
 	int spins = 0;
 
-	/* The common case: one write takes every answer, none to check,
-	 * none to report one by one. */
-	if (!q->stale_check && !q->answered &&
-	    queue_take_answers(q) > 0) {
-		struct ans_buf *w = &q->inflight_ans;
-		uint32_t n = w->n - w->off;
-		ssize_t res;
-
-		if (n <= MAX_WRITE_ANSWERS) {
-			res = q_write(q, &w->rsp[w->off], n * RESP_SIZE);
-			if (res != (ssize_t)(n * RESP_SIZE)) {
-				queue_answers_done(q, res);
-			} else {
-				q->stats.writes++;
-				report_taken(q, n);
-				w->n = w->off = 0;
-			}
-		}
-	}
 	while (queue_take_answers(q) > 0) {
 		struct ans_buf *w = &q->inflight_ans;
 		uint32_t n;
