@@ -345,6 +345,18 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 	return (int)live(e);
 }
 
+/*
+ * Groups left on the ready list when a pull or dispatch returns (more than it
+ * took, read while its answers were written, or left by a handler's error)
+ * are in no fd's readiness any more: a caller asleep on the engine fd would
+ * not learn of them. Its wake-up eventfd announces them.
+ */
+IOPF_INLINE void engine_announce_left(struct iopf_engine *e)
+{
+	if (unlikely(e->fd_exported) && live(e))
+		engine_wake_slow(e);
+}
+
 IOPF_INLINE void hand_out(struct iopf_group *g)
 {
 	g->q->nready--;
@@ -387,6 +399,7 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 		hand_out(g);
 		groups[n++] = g;
 	}
+	engine_announce_left(e);
 	return (int)n;
 }
 
@@ -445,6 +458,7 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 		if (r < 0 && rc >= 0)
 			rc = r;
 	}
+	engine_announce_left(e);
 	return rc;
 }
 

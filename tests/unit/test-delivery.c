@@ -1399,6 +1399,88 @@ static void engine_fd_dispatch_loop(void **state)
 	close(ep);
 }
 
+/* A caller whose loop runs one dispatch a wake-up, not until it returns 0:
+ * the engine fd must still wake it for what is left in the kernel. */
+static void dispatch_once_per_wake(struct fx *f, unsigned int nq)
+{
+	struct epoll_event ev;
+	uint64_t gid[3];
+	int ep, handled = 0, wakes = 0;
+
+	fx_init(f, NULL);
+	for (unsigned int i = 0; i < nq; i++)
+		fx_add_queue(f, &(struct fx_qcfg){ .batch = 1,
+						  .handler = handler_answer });
+	assert_int_equal(iopf_engine_process(f->e), 0);
+	ep = epoll_on(iopf_engine_fd(f->e));
+	for (unsigned int i = 0; i < 3; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
+	while (handled < 3) {
+		int rc;
+
+		if (epoll_wait_retry(ep, &ev, 2000) != 1)
+			fail_msg("the engine fd stayed quiet with %d of 3 "
+				 "groups handled",
+				 handled);
+		rc = iopf_engine_dispatch(f->e, 0);
+		assert_true(rc >= 0);
+		handled += rc;
+		assert_true(++wakes < 100);
+	}
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+	close(ep);
+}
+
+static void engine_fd_dispatch_once_per_wake(void **state)
+{
+	dispatch_once_per_wake(*state, 1);
+}
+
+static void engine_fd_dispatch_once_per_wake_2q(void **state)
+{
+	dispatch_once_per_wake(*state, 2);
+}
+
+/* The same with pull, one group a wake-up, answered later: the groups a read
+ * gave beyond the first are in the engine, not in the kernel, and the engine
+ * fd must say so. */
+static void engine_fd_pull_one_per_wake(void **state)
+{
+	struct fx *f = *state;
+	struct epoll_event ev;
+	struct iopf_group *g[3];
+	uint64_t gid[3];
+	int ep, got = 0, wakes = 0;
+
+	fx_init_default(f);
+	assert_int_equal(iopf_engine_process(f->e), 0);
+	ep = epoll_on(iopf_engine_fd(f->e));
+	for (unsigned int i = 0; i < 3; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
+	while (got < 3) {
+		int rc;
+
+		if (epoll_wait_retry(ep, &ev, 2000) != 1)
+			fail_msg("the engine fd stayed quiet with %d of 3 "
+				 "groups pulled",
+				 got);
+		/* Answered only at the end: an answer would wake the fd by
+		 * itself. */
+		rc = iopf_engine_pull(f->e, &g[got], 1);
+		assert_true(rc >= 0);
+		got += rc;
+		assert_true(++wakes < 100);
+	}
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+	close(ep);
+}
+
 struct answer_later {
 	struct iopf_group *g;
 	int rc;
@@ -2008,6 +2090,9 @@ int main(void)
 		T(dispatch_no_handler),
 		T(engine_fd_readable),
 		T(engine_fd_dispatch_loop),
+		T(engine_fd_dispatch_once_per_wake),
+		T(engine_fd_dispatch_once_per_wake_2q),
+		T(engine_fd_pull_one_per_wake),
 		T(engine_fd_cross_thread_answer),
 		T(engine_fd_deadline),
 		T(engine_fd_own_thread_answer),
