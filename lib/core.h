@@ -178,6 +178,10 @@ struct engine_ops {
 	 * flight, or a READ to arm for a caller that polls the engine fd). */
 	bool (*flush)(struct iopf_engine *e, int *rc);
 	int (*fd)(const struct iopf_engine *e);
+	/* Whether the engine fd watches the queues' fds themselves (epoll),
+	 * so that a caller polling it needs nothing armed; io_uring's ring fd
+	 * wakes only for an operation in flight. */
+	bool fd_watches_queues;
 };
 
 struct iopf_engine {

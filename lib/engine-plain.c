@@ -185,4 +185,5 @@ const struct engine_ops iopf_engine_plain_ops = {
 	.run = plain_run,
 	.flush = plain_flush,
 	.fd = plain_fd,
+	.fd_watches_queues = true,
 };

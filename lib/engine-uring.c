@@ -468,4 +468,5 @@ const struct engine_ops iopf_engine_uring_ops = {
 	.run = uring_run,
 	.flush = uring_flush,
 	.fd = uring_fd,
+	.fd_watches_queues = false,
 };

@@ -148,12 +148,71 @@ static int engine_report_error(struct iopf_engine *e, int rc)
 	return rc;
 }
 
+/*
+ * The lone queue of an engine that has nothing else to do, or NULL: no
+ * deadline to check, no operation in flight, no error to report, and no
+ * caller asleep on an io_uring fd that only an armed READ would wake. Such a
+ * queue is read and written with read(2) and write(2) from here, without the
+ * engine's run: with one queue there is nothing to batch, and in a round trip
+ * of one fault the layers cost as much as the library's own work.
+ */
+IOPF_INLINE struct iopf_queue *engine_solo(struct iopf_engine *e)
+{
+	struct iopf_queue *q = e->queues;
+
+	if (e->nqueues != 1 || e->ndeadline || e->errors_unreported)
+		return NULL;
+	if (q->inflight || q->error ||
+	    (e->fd_exported && !e->ops->fd_watches_queues))
+		return NULL;
+	return q;
+}
+
+/* Writes the lone queue's answers (see engine_solo). */
+IOPF_INLINE int solo_flush(struct iopf_engine *e, struct iopf_queue *q)
+{
+	int rc;
+
+	iopf_tls_engine = e;
+	e->in_run = true;
+	engine_clear_wake(e);
+	rc = queue_write_sync(q);
+	e->in_run = false;
+	return rc;
+}
+
+/*
+ * A run of the lone queue (see engine_solo) while reads find records: its
+ * answers written, then one read. Returns false when that read gave no group
+ * (the queue is empty, or its buffer must grow, or it failed): the engine's
+ * run then does the rest, waiting included.
+ */
+IOPF_INLINE bool solo_run(struct iopf_engine *e, struct iopf_queue *q, int *rc)
+{
+	if (!q->readable || q->nready || e->flush_only || e->answers_only)
+		return false;
+	iopf_tls_engine = e;
+	if (queue_has_answers(q)) {
+		*rc = solo_flush(e, q);
+		if (*rc)
+			return true;
+	}
+	queue_read_result(q, q_read(q));
+	*rc = 0;
+	return q->nready && !q->error;
+}
+
 /* The engine's flush op, as a run: answers written, nothing read. Returns
  * false if the engine needs a run for it. */
 static bool engine_flush_op(struct iopf_engine *e, int *rc)
 {
+	struct iopf_queue *q = engine_solo(e);
 	bool done;
 
+	if (q) {
+		*rc = solo_flush(e, q);
+		return true;
+	}
 	iopf_tls_engine = e;
 	e->in_run = true;
 	done = e->ops->flush(e, rc);
@@ -171,8 +230,11 @@ static bool engine_flush_op(struct iopf_engine *e, int *rc)
  */
 static int engine_run(struct iopf_engine *e, int timeout_ms)
 {
+	struct iopf_queue *q = engine_solo(e);
 	int rc;
 
+	if (q && solo_run(e, q, &rc))
+		return rc;
 	iopf_tls_engine = e;
 	if (e->ndeadline) {
 		engine_expire(e);
@@ -312,13 +374,11 @@ IOPF_EXPORT int iopf_engine_process(struct iopf_engine *e)
 	return (int)live(e);
 }
 
-IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
+IOPF_INLINE int engine_wait(struct iopf_engine *e, int timeout_ms)
 {
 	uint64_t end = 0;
 	int rc;
 
-	if (!e || timeout_ms < -1)
-		return -EINVAL;
 	/* Answers go out and ready records come in even when groups are
 	 * already waiting, so that a caller that only waits still flushes.
 	 * The clock is read only if this found nothing. */
@@ -343,6 +403,13 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 	if (rc < 0)
 		return rc;
 	return (int)live(e);
+}
+
+IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
+{
+	if (!e || timeout_ms < -1)
+		return -EINVAL;
+	return engine_wait(e, timeout_ms);
 }
 
 /*
@@ -403,7 +470,7 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 	return (int)n;
 }
 
-static bool engine_has_answers(struct iopf_engine *e)
+IOPF_INLINE bool engine_has_answers(struct iopf_engine *e)
 {
 	for (struct iopf_queue *q = e->queues; q; q = q->enext)
 		if (q->write_inflight || queue_has_answers(q))
@@ -422,7 +489,7 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 		for (struct iopf_group *r = e->ready_head; r; r = r->next)
 			if (!r->q->handler)
 				return -EINVAL;
-	rc = iopf_engine_wait(e, timeout_ms);
+	rc = engine_wait(e, timeout_ms);
 	if (rc < 0)
 		return rc;
 	e->in_dispatch = true;

@@ -508,6 +508,36 @@ static void read_errno(void **state)
 	f->allow_pending = true; /* queue 0's second group */
 }
 
+/* A lone queue is read without the engine's run (the solo path): a read that
+ * fails there is reported at once, once, not after the wait's timeout; the
+ * engine then waits quietly, and the answers given before still go out. */
+static void solo_read_error(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gid, t;
+
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler_answer });
+	/* A dispatch that reads a group leaves the queue to be read first
+	 * next time, without a poll. */
+	gid = fx_trigger(f, 0, 1, 1, 0x1000);
+	assert_int_equal(iopf_engine_dispatch(f->e, 5000), 1);
+	assert_answered(f, gid, IOPF_RESP_SUCCESS);
+
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_READ_ERRNO, 1, EIO),
+			 0);
+	fx_trigger(f, 0, 2, 1, 0x2000);
+	t = fx_now_ms();
+	assert_int_equal(iopf_engine_dispatch(f->e, 4000), -EIO);
+	assert_true(fx_now_ms() - t < 2000);
+	/* Once: then the queue is out, and a wait times out. */
+	assert_int_equal(iopf_engine_dispatch(f->e, 50), 0);
+	assert_int_equal(iopf_engine_wait(f->e, 0), 0);
+	assert_int_equal(fx_qstats(f, 0).answers_success, 1);
+	f->allow_pending = true; /* the second group, never read */
+}
+
 /* ---- answering ---------------------------------------------------------- */
 
 static void respond_once(void **state)
@@ -1400,7 +1430,9 @@ static void engine_fd_dispatch_loop(void **state)
 }
 
 /* A caller whose loop runs one dispatch a wake-up, not until it returns 0:
- * the engine fd must still wake it for what is left in the kernel. */
+ * the engine fd must still wake it for what is left in the kernel. (The
+ * io_uring engine then keeps a READ armed, and leaves a lone queue's plain
+ * read(2) and write(2) (the solo path) to callers of its own waits.) */
 static void dispatch_once_per_wake(struct fx *f, unsigned int nq)
 {
 	struct epoll_event ev;
@@ -2073,6 +2105,7 @@ int main(void)
 		T(read_split),
 		T(read_zero),
 		T(read_errno),
+		T(solo_read_error),
 		T(respond_once),
 		T(answers_coalesced),
 		T(short_write),
