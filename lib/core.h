@@ -140,9 +140,11 @@ struct iopf_queue {
 	bool stale_check;
 	uint32_t drop_cookie;
 
-	/* engine-private state (in-flight operations) */
+	/* engine-private state (in-flight operations; the plain engine's
+	 * epoll registration) */
 	unsigned int inflight;
 	bool read_inflight, poll_inflight, write_inflight;
+	bool watched;
 
 	struct qlock lock; /* guards what follows */
 	struct iopf_group *free_head, *free_tail;
@@ -177,7 +179,8 @@ struct engine_ops {
 	 * true; false: a run must do it (io_uring with operations in
 	 * flight, or a READ to arm for a caller that polls the engine fd). */
 	bool (*flush)(struct iopf_engine *e, int *rc);
-	int (*fd)(const struct iopf_engine *e);
+	/* The engine fd, and from now on whatever it needs to watch. */
+	int (*fd)(struct iopf_engine *e);
 	/* Whether the engine fd watches the queues' fds themselves (epoll),
 	 * so that a caller polling it needs nothing armed; io_uring's ring fd
 	 * wakes only for an operation in flight. */

@@ -95,7 +95,7 @@ static void uring_fini(struct iopf_engine *e)
 	free(u);
 }
 
-static int uring_fd(const struct iopf_engine *e)
+static int uring_fd(struct iopf_engine *e)
 {
 	const struct uring *u = e->priv;
 

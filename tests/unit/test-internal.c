@@ -3,13 +3,33 @@
  * White-box tests: orders of events that happen only between threads (an
  * answer given by another thread between the engine's flush and its next
  * read), made to happen on one thread by calling the engine's own steps
- * (lib/core.h) one by one, on the mock kernel.
+ * (lib/core.h) one by one, on the mock kernel; and the plain engine's epoll
+ * registration, with epoll_ctl(2) interposed to fail on demand.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "fixture.h"
+
+/* EPOLL_CTL_ADD fails with this errno while it is not 0 (the library is
+ * linked statically: its calls come here). */
+static atomic_int epoll_add_errno;
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int err = atomic_load(&epoll_add_errno);
+
+	if (op == EPOLL_CTL_ADD && err) {
+		errno = err;
+		return -1;
+	}
+	return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
 
 static void assert_answered(struct fx *f, uint64_t gid, uint32_t code)
 {
@@ -276,6 +296,86 @@ static void record_fields(void **state)
 	f->expect_bad_unknown = 1;
 }
 
+/* A lone queue's fault fd stays out of the plain engine's epoll set (every
+ * fault would pay an epoll callback in the kernel) while its waits use
+ * poll(2); it joins when a second queue comes, or when the caller takes the
+ * engine fd. */
+static void plain_watch_lazily(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g;
+	struct iopf_queue *q0, *q1;
+
+	fx_init_default(f);
+	q0 = f->qs[0].q;
+	/* Waited for (poll), woken by the fault, read. */
+	assert_int_equal(iopf_engine_wait(f->e, 0), 0);
+	fx_trigger(f, 0, 1, 1, 0x1000);
+	assert_int_equal(iopf_engine_wait(f->e, 5000), 1);
+	assert_int_equal(iopf_engine_pull(f->e, &g, 1), 1);
+	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_wait(f->e, 20), 0);
+	assert_false(q0->watched);
+
+	fx_add_queue(f, NULL);
+	q1 = f->qs[1].q;
+	assert_false(q1->watched);
+	assert_int_equal(iopf_engine_wait(f->e, 0), 0);
+	fx_trigger(f, 1, 2, 1, 0x2000);
+	assert_int_equal(iopf_engine_wait(f->e, 5000), 1);
+	assert_true(q0->watched && q1->watched);
+	assert_int_equal(iopf_engine_pull(f->e, &g, 1), 1);
+	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
+
+	/* Back to one queue: its fd stays watched (harmless), and the
+	 * engine fd, once taken, watches it. */
+	fx_free_queue(f, 1);
+	assert_true(iopf_engine_fd(f->e) >= 0);
+	assert_true(q0->watched);
+	assert_int_equal(fx_flush_until(f, 2, 5000), 2);
+}
+
+/* The epoll registration fails (no memory, max_user_watches): the call that
+ * needed it says so, nothing is lost, and the next call retries. */
+static void plain_watch_fails(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_queue_opts qo = { .size = sizeof(qo) };
+	struct iopf_group *g[2];
+	struct iopf_queue *q = (void *)1;
+	uint64_t gid[2];
+
+	fx_init_default(f);
+	fx_add_queue(f, NULL);
+	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
+	gid[1] = fx_trigger(f, 1, 2, 1, 0x2000);
+	/* Both read without a wait: no registration needed yet. */
+	assert_int_equal(iopf_engine_wait(f->e, 0), 2);
+	assert_int_equal(iopf_engine_pull(f->e, g, 2), 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+
+	/* A wait on two queues needs epoll: it fails, after the answers went
+	 * out. */
+	atomic_store(&epoll_add_errno, ENOMEM);
+	assert_int_equal(iopf_engine_wait(f->e, 1000), -ENOMEM);
+	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered(f, gid[1], IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_engine_fd(f->e), -ENOMEM);
+	/* With the engine fd taken, a new queue is watched at once. */
+	assert_int_equal(iopf_queue_new(f->ctx, f->e, &qo, &q), -ENOMEM);
+	assert_null(q);
+
+	atomic_store(&epoll_add_errno, 0);
+	assert_true(iopf_engine_fd(f->e) >= 0);
+	gid[0] = fx_trigger(f, 1, 3, 1, 0x3000);
+	assert_int_equal(iopf_engine_wait(f->e, 5000), 1);
+	assert_int_equal(iopf_engine_pull(f->e, g, 1), 1);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(fx_flush_until(f, 3, 5000), 3);
+	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +392,10 @@ int main(void)
 		 oversize_answer_stale_within_one_read, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 		{"record_fields", record_fields, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"plain_watch_lazily", plain_watch_lazily, fx_setup, fx_teardown,
+		 &fx_kind_plain},
+		{"plain_watch_fails", plain_watch_fails, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 	};
 
