@@ -202,17 +202,10 @@ IOPF_INLINE bool solo_run(struct iopf_engine *e, struct iopf_queue *q, int *rc)
 	return q->nready && !q->error;
 }
 
-/* The engine's flush op, as a run: answers written, nothing read. Returns
- * false if the engine needs a run for it. */
-static bool engine_flush_op(struct iopf_engine *e, int *rc)
+static bool engine_flush_op_slow(struct iopf_engine *e, int *rc)
 {
-	struct iopf_queue *q = engine_solo(e);
 	bool done;
 
-	if (q) {
-		*rc = solo_flush(e, q);
-		return true;
-	}
 	iopf_tls_engine = e;
 	e->in_run = true;
 	done = e->ops->flush(e, rc);
@@ -222,19 +215,29 @@ static bool engine_flush_op(struct iopf_engine *e, int *rc)
 	return done;
 }
 
+/* The engine's flush op, as a run: answers written, nothing read. Returns
+ * false if the engine needs a run for it. */
+IOPF_INLINE bool engine_flush_op(struct iopf_engine *e, int *rc)
+{
+	struct iopf_queue *q = engine_solo(e);
+
+	if (q) {
+		*rc = solo_flush(e, q);
+		return true;
+	}
+	return engine_flush_op_slow(e, rc);
+}
+
 /*
  * Deadlines are checked before the run, so that their INVALID answers go
  * out with it, and after, so that groups that expired while it waited are
  * answered by the next one. A queue's fatal error is reported once, one
  * queue per call.
  */
-static int engine_run(struct iopf_engine *e, int timeout_ms)
+static int engine_run_slow(struct iopf_engine *e, int timeout_ms)
 {
-	struct iopf_queue *q = engine_solo(e);
 	int rc;
 
-	if (q && solo_run(e, q, &rc))
-		return rc;
 	iopf_tls_engine = e;
 	if (e->ndeadline) {
 		engine_expire(e);
@@ -248,6 +251,16 @@ static int engine_run(struct iopf_engine *e, int timeout_ms)
 		engine_arm_timer(e);
 	}
 	return engine_report_error(e, rc);
+}
+
+IOPF_INLINE int engine_run(struct iopf_engine *e, int timeout_ms)
+{
+	struct iopf_queue *q = engine_solo(e);
+	int rc;
+
+	if (q && solo_run(e, q, &rc))
+		return rc;
+	return engine_run_slow(e, timeout_ms);
 }
 
 static int engine_opts(struct iopf_engine *e, const struct iopf_engine_opts *in,
