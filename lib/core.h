@@ -247,7 +247,6 @@ extern const struct engine_ops iopf_engine_uring_ops;
 /* group.c */
 int queue_slots_init(struct iopf_queue *q);
 void queue_slots_fini(struct iopf_queue *q);
-int queue_ingest(struct iopf_queue *q, ssize_t res);
 int queue_read_result(struct iopf_queue *q, ssize_t res);
 /* Whether q has answers to write: pending, or left of the last write. */
 static inline bool queue_has_answers(struct iopf_queue *q)
@@ -255,7 +254,13 @@ static inline bool queue_has_answers(struct iopf_queue *q)
 	return q->inflight_ans.off < q->inflight_ans.n ||
 	       atomic_load_explicit(&q->npending, memory_order_acquire) > 0;
 }
-bool queue_may_read(const struct iopf_queue *q);
+/* A queue is read again only once what was read from it has been handed
+ * out: memory stays bounded by one batch a queue, and the kernel keeps the
+ * rest (its queue is the device's backpressure). */
+static inline bool queue_may_read(const struct iopf_queue *q)
+{
+	return !q->nready && !q->error;
+}
 void queue_filter_stale_slow(struct iopf_queue *q);
 
 /* Before each write: drops answers that would reach a newer group (see

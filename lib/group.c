@@ -414,11 +414,7 @@ static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
  * read; a new cookie while a group is open closes the open one as malformed,
  * since its LAST_PAGE will never come.
  */
-/* No SLP vectorising: it pairs the copy's 8-byte words into SSE registers,
- * which costs more than it saves on a 48-byte copy (and far more under
- * emulation, where shuffles are helper calls). */
-__attribute__((optimize("no-tree-slp-vectorize"))) int
-queue_ingest(struct iopf_queue *q, ssize_t res)
+IOPF_INLINE int queue_ingest(struct iopf_queue *q, ssize_t res)
 {
 	const struct iommu_hwpt_pgfault *rec = (const void *)q->buf;
 	const struct iommu_hwpt_pgfault *end = rec + (size_t)res / FAULT_SIZE;
@@ -528,34 +524,12 @@ static int queue_fail(struct iopf_queue *q, int err)
 	return err;
 }
 
-/*
- * What a read's result means. A group that does not fit the buffer is
- * answered EINVAL by 6.12's iommufd_fault_fops_read and 0 by older kernels;
- * both mean grow the buffer. A 0 after the fd polled readable is taken as the
- * latter, a 0 without a poll as an empty queue.
- * Returns the number of records, or -errno when the queue cannot go on.
- */
-int queue_read_result(struct iopf_queue *q, ssize_t res)
+/* A read that gave no whole records: see queue_read_result. */
+static int read_result_other(struct iopf_queue *q, ssize_t res, bool polled)
 {
-	bool polled = q->polled;
-
-	q->polled = false;
-	q->stats.reads++;
 	if (res > 0) {
-		int rc;
-
-		if (res % (ssize_t)FAULT_SIZE) {
-			q->readable = false;
-			return queue_fail(q, -EIO);
-		}
-		rc = queue_ingest(q, res);
-		/* Read again first next time: with data flowing, a read is
-		 * cheaper than a poll and then a read. */
-		q->readable = true;
-		q->full = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
-		if (rc)
-			return rc;
-		return (int)(res / (ssize_t)FAULT_SIZE);
+		q->readable = false;
+		return queue_fail(q, -EIO);
 	}
 	q->full = false;
 	if (res == 0 && !polled) {
@@ -587,12 +561,35 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 	return queue_fail(q, (int)res);
 }
 
-/* A queue is read again only once what was read from it has been handed
- * out: memory stays bounded by one batch a queue, and the kernel keeps the
- * rest (its queue is the device's backpressure). */
-bool queue_may_read(const struct iopf_queue *q)
+/*
+ * What a read's result means. A group that does not fit the buffer is
+ * answered EINVAL by 6.12's iommufd_fault_fops_read and 0 by older kernels;
+ * both mean grow the buffer. A 0 after the fd polled readable is taken as the
+ * latter, a 0 without a poll as an empty queue.
+ * Returns the number of records, or -errno when the queue cannot go on.
+ *
+ * No SLP vectorising: it pairs the record copy's 8-byte words into SSE
+ * registers, which costs more than it saves on a 48-byte copy (and far more
+ * under emulation, where shuffles are helper calls).
+ */
+__attribute__((optimize("no-tree-slp-vectorize"))) int
+queue_read_result(struct iopf_queue *q, ssize_t res)
 {
-	return !q->nready && !q->error;
+	bool polled = q->polled;
+	int rc;
+
+	q->polled = false;
+	q->stats.reads++;
+	if (unlikely(res <= 0 || res % (ssize_t)FAULT_SIZE))
+		return read_result_other(q, res, polled);
+	rc = queue_ingest(q, res);
+	/* Read again first next time: with data flowing, a read is cheaper
+	 * than a poll and then a read. */
+	q->readable = true;
+	q->full = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
+	if (rc)
+		return rc;
+	return (int)(res / (ssize_t)FAULT_SIZE);
 }
 
 /* Moves pending answers into the engine's write buffer, if it is empty.

@@ -529,6 +529,14 @@ static void queue_stats_sizes(void **state)
 	assert_int_equal(st.groups, 1);
 	assert_int_equal(st.answers_success, 0xa5a5a5a5a5a5a5a5ull);
 
+	/* A size that ends inside a counter gets that much of it. */
+	memset(&st, 0xa5, sizeof(st));
+	st.size = offsetof(struct iopf_stats, answers_stale) + 4;
+	assert_int_equal(iopf_queue_stats(f->qs[0].q, &st), 0);
+	assert_int_equal(st.answers_auto, 0);
+	assert_int_equal(st.answers_stale, 0xa5a5a5a500000000ull);
+	assert_int_equal(st.answers_failed, 0xa5a5a5a5a5a5a5a5ull);
+
 	/* Newer caller: the tail is left alone. */
 	memset(&big, 0xa5, sizeof(big));
 	big.st.size = sizeof(big);
