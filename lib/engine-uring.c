@@ -16,6 +16,16 @@
  * iopf_queue_new), which lets all of them run inline in the submitting task
  * rather than in io-wq.
  *
+ * Except when a run has reads or writes for two queues or more (a storm over
+ * several queues): those go to io-wq (IOSQE_ASYNC), whose workers run them
+ * on every CPU side by side, the kernel's share of the work (records copied
+ * out, answers handed to the IOMMU driver) with them, while this thread
+ * handles what the first completions gave. That is what a loop of read(2)
+ * and write(2) cannot do: 16 queues under qemu with 2 CPUs, 1.1x-1.3x the
+ * plain engine. A READ behind a POLL (a queue found empty) and a lone
+ * queue's operations stay inline: there the worker's wake-up would only add
+ * latency.
+ *
  * Backends with hooks (the mock) must see each read before it happens, so
  * there the POLL is not linked: its completion lets the next run prepare and
  * submit the READ.
@@ -43,6 +53,7 @@ struct uring {
 	bool wake_armed;
 	bool timer_armed;
 	bool again; /* a completion left work that needs no waiting */
+	bool async; /* this run's READs and WRITEs go to io-wq */
 	unsigned int queued; /* SQEs prepared, not yet submitted */
 };
 
@@ -129,6 +140,8 @@ static struct io_uring_sqe *prep_write(struct uring *u, struct iopf_queue *q)
 		return NULL;
 	io_uring_prep_write(sqe, q->fd, &w->rsp[w->off], n * (unsigned)RESP_SIZE,
 			    0);
+	if (u->async && !q->hooks)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data64(sqe, ud(q, OP_WRITE));
 	q->write_inflight = true;
 	q->inflight++;
@@ -199,6 +212,8 @@ static void prep_read(struct uring *u, struct iopf_queue *q,
 		if (!sqe)
 			return;
 		io_uring_prep_read(sqe, q->fd, q->buf, (unsigned)len, 0);
+		if (u->async && q->readable && !q->hooks)
+			sqe->flags |= IOSQE_ASYNC;
 		io_uring_sqe_set_data64(sqe, ud(q, OP_READ));
 		q->read_inflight = true;
 		q->inflight++;
@@ -336,6 +351,35 @@ static void solo_sync(struct iopf_engine *e, struct iopf_queue *q)
 }
 
 /*
+ * Whether q has a WRITE or a READ (not one behind a POLL) to submit now. Not
+ * with a backend whose hooks do the work in user space (the mock: its fd is
+ * a socket, whose reads cost nothing worth spreading).
+ */
+static bool queue_busy(struct iopf_engine *e, struct iopf_queue *q)
+{
+	if (q->hooks)
+		return false;
+	if (!q->write_inflight && queue_has_answers(q))
+		return true;
+	return !e->flush_only && !(e->answers_only && !e->fd_exported) &&
+	       q->readable && !q->read_inflight && !q->poll_inflight &&
+	       queue_may_read(q);
+}
+
+/* Two queues or more with work: the run's READs and WRITEs go to io-wq. */
+static bool run_async(struct iopf_engine *e)
+{
+	unsigned int busy = 0;
+
+	if (e->nqueues < 2)
+		return false;
+	for (struct iopf_queue *q = e->queues; q; q = q->enext)
+		if (queue_busy(e, q) && ++busy == 2)
+			return true;
+	return false;
+}
+
+/*
  * One run: submit every queue's answers and next read together, reap, and go
  * round again only while a completion left work that needs no waiting: the
  * rest of a partly taken write, or a read to redo with a grown buffer. Only
@@ -363,6 +407,7 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		arm_wake(e, u);
 		if (e->nqueues == 1)
 			solo_sync(e, e->queues);
+		u->async = run_async(e);
 		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
 			/* A queue's write and read chain must not be split
 			 * across two submissions. */
