@@ -212,7 +212,7 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 		read_queue(p, q);
 	if (e->nready > before)
 		return 0;
-	if (e->nqueues == 1 && !e->fd_exported)
+	if (e->nqueues == 1 && e->queues && !e->fd_exported)
 		return solo_wait(e, e->queues, timeout_ms);
 	rc = watch_all(e);
 	if (rc)
