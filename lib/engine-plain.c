@@ -7,8 +7,8 @@
  * A fault fd joins the epoll set only when the engine first waits on it with
  * epoll, or when the caller takes the engine fd. Until then a lone queue is
  * waited for with poll(2), as a hand-written loop does: a fault fd in an epoll
- * set costs every fault its report an epoll callback in the kernel, waiting
- * or not (3% of a ping-pong round trip under qemu).
+ * set adds an epoll callback in the kernel to the report of every fault,
+ * whether anyone waits or not (3% of a ping-pong round trip under qemu).
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -97,7 +97,6 @@ static int watch_all(struct iopf_engine *e)
 
 static int plain_add_queue(struct iopf_engine *e, struct iopf_queue *q)
 {
-	q->watched = false;
 	/* A caller polling the engine fd needs the queue watched now. */
 	return e->fd_exported ? watch(e->priv, q) : 0;
 }
@@ -173,15 +172,15 @@ static int solo_wait(struct iopf_engine *e, struct iopf_queue *q,
 		{ .fd = e->wake_fd, .events = POLLIN },
 		{ .fd = q->error ? -1 : q->poll_fd, .events = POLLIN },
 	};
-	int n = poll(pfd, 2, timeout_ms);
+	int rc;
 
-	if (n < 0)
+	if (poll(pfd, 2, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (pfd[0].revents) {
 		engine_drain_wake(e);
-		n = flush_all(e);
-		if (n)
-			return n;
+		rc = flush_all(e);
+		if (rc)
+			return rc;
 	}
 	if (pfd[1].revents) {
 		q->readable = true;
