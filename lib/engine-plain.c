@@ -160,6 +160,22 @@ static int flush_all(struct iopf_engine *e)
 	return rc;
 }
 
+/* The wait saw the wake-up eventfd: answers from other threads to write. */
+static int woken(struct iopf_engine *e)
+{
+	engine_drain_wake(e);
+	return flush_all(e);
+}
+
+/* The wait saw q readable (a 0-byte read now means a group that did not
+ * fit, see queue_read_result). */
+static void readable(struct plain *p, struct iopf_queue *q)
+{
+	q->readable = true;
+	q->polled = true;
+	read_queue(p, q);
+}
+
 /*
  * The wait of a lone queue whose caller does not poll the engine fd: poll(2)
  * on its fd and the wake-up eventfd (the timerfd is armed only for a caller
@@ -177,16 +193,12 @@ static int solo_wait(struct iopf_engine *e, struct iopf_queue *q,
 	if (poll(pfd, 2, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (pfd[0].revents) {
-		engine_drain_wake(e);
-		rc = flush_all(e);
+		rc = woken(e);
 		if (rc)
 			return rc;
 	}
-	if (pfd[1].revents) {
-		q->readable = true;
-		q->polled = true;
-		read_queue(e->priv, q);
-	}
+	if (pfd[1].revents)
+		readable(e->priv, q);
 	return 0;
 }
 
@@ -227,15 +239,12 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 			continue;
 		}
 		if (!q) {
-			engine_drain_wake(e);
-			rc = flush_all(e);
+			rc = woken(e);
 			if (rc)
 				return rc;
 			continue;
 		}
-		q->readable = true;
-		q->polled = true;
-		read_queue(p, q);
+		readable(p, q);
 	}
 	return 0;
 }

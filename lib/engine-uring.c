@@ -328,6 +328,13 @@ static unsigned int reap(struct iopf_engine *e, struct uring *u)
 	return n;
 }
 
+/* Whether this run reads: not in a flush, and after a dispatch only for a
+ * caller asleep on the ring fd (its READ must be armed). */
+static bool run_reads(const struct iopf_engine *e)
+{
+	return !e->flush_only && !(e->answers_only && !e->fd_exported);
+}
+
 /*
  * An engine with one queue has nothing to batch: one io_uring_enter for one
  * WRITE or one READ costs more than write(2) or read(2) (under emulation a
@@ -342,7 +349,7 @@ static void solo_sync(struct iopf_engine *e, struct iopf_queue *q)
 		return;
 	if (queue_has_answers(q))
 		queue_write_sync(q);
-	if (e->flush_only || (e->answers_only && !e->fd_exported))
+	if (!run_reads(e))
 		return;
 	for (int i = 0; i < 8 && q->readable && queue_may_read(q); i++) {
 		if (queue_read_result(q, q_read(q)) < 0 || !q->full)
@@ -361,8 +368,7 @@ static bool queue_busy(struct iopf_engine *e, struct iopf_queue *q)
 		return false;
 	if (!q->write_inflight && queue_has_answers(q))
 		return true;
-	return !e->flush_only && !(e->answers_only && !e->fd_exported) &&
-	       q->readable && !q->read_inflight && !q->poll_inflight &&
+	return run_reads(e) && q->readable && !q->read_inflight && !q->poll_inflight &&
 	       queue_may_read(q);
 }
 
@@ -417,8 +423,7 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 			}
 			struct io_uring_sqe *wsqe = prep_write(u, q);
 
-			if (!e->flush_only &&
-			    !(e->answers_only && !e->fd_exported))
+			if (run_reads(e))
 				prep_read(u, q, wsqe);
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)
