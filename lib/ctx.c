@@ -83,8 +83,105 @@ int iopf_ctx_new_backend(const struct iopf_backend_ops *ops, void *be,
 	ctx->owns_fd = true;
 	ctx->ops = ops;
 	ctx->be = be;
+	atomic_init(&ctx->refs, 1);
+	pthread_mutex_init(&ctx->orphan_lock, NULL);
 	*out = ctx;
 	return 0;
+}
+
+void ctx_get(struct iopf_ctx *ctx)
+{
+	atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+}
+
+/* Tries to destroy every remembered fault object; forgets those destroyed,
+ * and those already gone (ENOENT). Called with orphan_lock held. */
+static void retry_orphans_locked(struct iopf_ctx *ctx)
+{
+	uint32_t to = 0;
+
+	for (uint32_t i = 0; i < ctx->norphans; i++) {
+		struct iommu_destroy d = { .size = sizeof(d),
+					   .id = ctx->orphans[i] };
+		int rc = ctx_ioctl(ctx, IOMMU_DESTROY, &d);
+
+		if (rc == 0 || rc == -ENOENT)
+			continue;
+		ctx->orphans[to++] = ctx->orphans[i];
+	}
+	ctx->norphans = to;
+}
+
+/* After the caller destroyed id (rc: how that went): a fault object it was
+ * the last user of can go now. An id the caller destroyed itself that was
+ * remembered is forgotten, so that it is never destroyed twice (the kernel
+ * may give the id to a new object). */
+static void ctx_retry_orphans(struct iopf_ctx *ctx, uint32_t id, int rc)
+{
+	pthread_mutex_lock(&ctx->orphan_lock);
+	if (ctx->norphans) {
+		uint32_t to = 0;
+
+		for (uint32_t i = 0; i < ctx->norphans; i++)
+			if (ctx->orphans[i] != id || (rc && rc != -ENOENT))
+				ctx->orphans[to++] = ctx->orphans[i];
+		ctx->norphans = to;
+		if (rc == 0)
+			retry_orphans_locked(ctx);
+	}
+	pthread_mutex_unlock(&ctx->orphan_lock);
+}
+
+void ctx_destroy_fault(struct iopf_ctx *ctx, uint32_t fault_id)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = fault_id };
+
+	if (ctx_ioctl(ctx, IOMMU_DESTROY, &d) != -EBUSY)
+		return;
+	pthread_mutex_lock(&ctx->orphan_lock);
+	if (ctx->norphans == ctx->orphans_cap) {
+		uint32_t cap = ctx->orphans_cap ? 2 * ctx->orphans_cap : 8;
+		uint32_t *o = realloc(ctx->orphans, cap * sizeof(*o));
+
+		if (o) {
+			ctx->orphans = o;
+			ctx->orphans_cap = cap;
+		}
+	}
+	/* Without memory it stays in the iommufd until that is closed. */
+	if (ctx->norphans < ctx->orphans_cap)
+		ctx->orphans[ctx->norphans++] = fault_id;
+	pthread_mutex_unlock(&ctx->orphan_lock);
+}
+
+/* The last reference: fault objects still remembered get a last try (for
+ * an iommufd the caller keeps open; an owned one destroys them anyway on
+ * close), then the fd is closed and the backend released. */
+void ctx_put(struct iopf_ctx *ctx)
+{
+	if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	retry_orphans_locked(ctx);
+	free(ctx->orphans);
+	pthread_mutex_destroy(&ctx->orphan_lock);
+	if (ctx->owns_fd)
+		close(ctx->fd);
+	if (ctx->ops->release)
+		ctx->ops->release(ctx->be);
+	free(ctx);
+}
+
+/*
+ * IOMMU_DESTROY of id 0 is ENOENT on every iommufd (no object has id 0:
+ * iommufd_object_remove() finds nothing, 6.2 to 7.3) and destroys nothing;
+ * on any other file an iommufd ioctl number is ENOTTY (the VFS's answer
+ * for a file without the ioctl).
+ */
+int ctx_is_iommufd(struct iopf_ctx *ctx)
+{
+	struct iommu_destroy d = { .size = sizeof(d), .id = 0 };
+
+	return ctx_ioctl(ctx, IOMMU_DESTROY, &d) != -ENOTTY;
 }
 
 IOPF_EXPORT int iopf_ctx_open(const char *path, struct iopf_ctx **out)
@@ -127,15 +224,13 @@ IOPF_EXPORT int iopf_ctx_from_fd(int iommufd, struct iopf_ctx **out)
 	return 0;
 }
 
+/* Gives back the caller's reference: the context lives on while queues of
+ * it do (see ctx_put). */
 IOPF_EXPORT void iopf_ctx_free(struct iopf_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	if (ctx->owns_fd)
-		close(ctx->fd);
-	if (ctx->ops->release)
-		ctx->ops->release(ctx->be);
-	free(ctx);
+	ctx_put(ctx);
 }
 
 IOPF_EXPORT int iopf_ctx_fd(const struct iopf_ctx *ctx)
@@ -170,6 +265,11 @@ IOPF_EXPORT int iopf_ctx_probe(struct iopf_ctx *ctx, uint64_t *features)
 	if (!ctx || !features)
 		return -EINVAL;
 	ctx_clear_error(ctx);
+	*features = 0;
+	if (!ctx_is_iommufd(ctx))
+		return ctx_fail(ctx, -ENOTTY,
+				"fd %d is not an iommufd (IOMMU_DESTROY is not a command of it)",
+				ctx->fd);
 
 	rc = ctx_ioctl(ctx, IOMMU_FAULT_QUEUE_ALLOC, &fa);
 	if (rc == 0) {
@@ -230,6 +330,7 @@ IOPF_EXPORT int iopf_destroy(struct iopf_ctx *ctx, uint32_t id)
 		return -EINVAL;
 	ctx_clear_error(ctx);
 	rc = ctx_ioctl(ctx, IOMMU_DESTROY, &cmd);
+	ctx_retry_orphans(ctx, id, rc);
 	if (rc == -EBUSY)
 		return ctx_fail(ctx, rc, "object %u is still in use", id);
 	if (rc)

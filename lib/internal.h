@@ -3,7 +3,9 @@
 #define IOPF_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +32,28 @@ struct iopf_ctx {
 	bool owns_fd;
 	const struct iopf_backend_ops *ops;
 	void *be;
+	/* The caller's reference (until iopf_ctx_free) and one per queue:
+	 * the fd stays open and the backend alive until the last goes. */
+	atomic_uint refs;
+	/* Fault objects a freed queue could not destroy (EBUSY: a HWPT still
+	 * reports into them): destroyed by the library once they can be,
+	 * see ctx_retry_orphans(). Guarded by orphan_lock. */
+	pthread_mutex_t orphan_lock;
+	uint32_t *orphans;
+	uint32_t norphans, orphans_cap;
 	char errmsg[IOPF_ERRMSG_MAX];
 };
+
+/* A queue's reference on its context, taken by iopf_queue_new() and given
+ * back by iopf_queue_free(): the last one frees the context. */
+void ctx_get(struct iopf_ctx *ctx);
+void ctx_put(struct iopf_ctx *ctx);
+/* Destroys the fault object fault_id now, or, if a HWPT still uses it
+ * (EBUSY), remembers it to destroy later. */
+void ctx_destroy_fault(struct iopf_ctx *ctx, uint32_t fault_id);
+/* Whether the context's fd answers an ioctl every iommufd has: 1 yes,
+ * 0 no (ENOTTY: not an iommufd at all). */
+int ctx_is_iommufd(struct iopf_ctx *ctx);
 
 /* Runs one iommufd command through the context's backend: 0 or -errno. */
 static inline int ctx_ioctl(struct iopf_ctx *ctx, unsigned long cmd, void *arg)

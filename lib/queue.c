@@ -144,7 +144,9 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 
 	rc = ctx_ioctl(ctx, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
 	if (rc) {
-		if (rc == -ENOTTY)
+		if (rc == -ENOTTY && !ctx_is_iommufd(ctx))
+			ctx_fail(ctx, rc, "fd %d is not an iommufd", ctx->fd);
+		else if (rc == -ENOTTY)
 			ctx_fail(ctx, rc = -ENOSYS,
 				 "kernel lacks IOMMU_FAULT_QUEUE_ALLOC (needs Linux 6.11+)");
 		else
@@ -187,6 +189,7 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	e->nqueues++;
 	e->ndeadline += q->deadline_ns != 0;
 	e->nhandlerless += q->handler == NULL;
+	ctx_get(ctx);
 	*out = q;
 	return 0;
 
@@ -242,7 +245,6 @@ static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
  */
 IOPF_EXPORT void iopf_queue_free(struct iopf_queue *q)
 {
-	struct iommu_destroy d = { .size = sizeof(d) };
 	struct iopf_engine *e;
 
 	if (!q)
@@ -253,10 +255,10 @@ IOPF_EXPORT void iopf_queue_free(struct iopf_queue *q)
 	queue_answer_all_invalid(q);
 	queue_write_sync(q);
 	fault_fd_close(q->ctx, q->fd);
-	d.id = q->fault_id;
-	ctx_ioctl(q->ctx, IOMMU_DESTROY, &d);
+	ctx_destroy_fault(q->ctx, q->fault_id);
 	queue_slots_fini(q);
 	free(q->buf);
+	ctx_put(q->ctx);
 	free(q);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -61,9 +62,11 @@ static void ctx_open_null_out(void **state)
 }
 
 /*
- * Any file opens; the kernel backend's ioctls then fail the way an iommufd
- * without the command would (ENOTTY), which every call turns into -ENOSYS
- * with a message naming what is missing. The context owns and closes the fd.
+ * Any file opens; the kernel backend's ioctls then fail with ENOTTY. The
+ * probe and the queue tell that the fd is not an iommufd (-ENOTTY), which an
+ * old kernel's iommufd never answers to IOMMU_DESTROY; the other calls give
+ * -ENOSYS with a message naming what is missing. The context owns and closes
+ * the fd.
  */
 static void ctx_open_not_iommufd(void **state)
 {
@@ -79,10 +82,9 @@ static void ctx_open_not_iommufd(void **state)
 	assert_true(fd_is_open(fd));
 	assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
 
-	assert_int_equal(iopf_ctx_probe(ctx, &feat), -ENOSYS);
+	assert_int_equal(iopf_ctx_probe(ctx, &feat), -ENOTTY);
 	assert_int_equal(feat, 0);
-	assert_msg_has(ctx, "IOMMU_FAULT_QUEUE_ALLOC");
-	assert_msg_has(ctx, "6.11");
+	assert_msg_has(ctx, "not an iommufd");
 
 	assert_int_equal(iopf_ioas_alloc(ctx, &id), -ENOSYS);
 	assert_int_equal(id, 0x1234);
@@ -94,6 +96,48 @@ static void ctx_open_not_iommufd(void **state)
 
 	iopf_ctx_free(ctx);
 	assert_false(fd_is_open(fd));
+}
+
+/* A pipe, an eventfd, a regular file: each is "not an iommufd" (-ENOTTY,
+ * its own message), never an old kernel; a queue on it says the same. */
+static void probe_not_iommufd_fds(void **state)
+{
+	char path[] = "/tmp/iopf-probe-XXXXXX";
+	int pfd[2], fds[3];
+
+	(void)state;
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	fds[0] = pfd[0];
+	fds[1] = eventfd(0, EFD_CLOEXEC);
+	fds[2] = mkstemp(path);
+	assert_true(fds[1] >= 0 && fds[2] >= 0);
+	unlink(path);
+	for (int i = 0; i < 3; i++) {
+		struct iopf_engine_opts eo = { .size = sizeof(eo),
+					       .kind = IOPF_ENGINE_PLAIN };
+		struct iopf_queue *q = (void *)1;
+		struct iopf_engine *e = NULL;
+		struct iopf_ctx *ctx = NULL;
+		uint64_t feat = ~0ull;
+
+		assert_int_equal(iopf_ctx_from_fd(fds[i], &ctx), 0);
+		assert_int_equal(iopf_ctx_probe(ctx, &feat), -ENOTTY);
+		assert_int_equal(feat, 0);
+		assert_msg_has(ctx, "not an iommufd");
+		assert_null(strstr(iopf_ctx_errmsg(ctx), "6.11"));
+
+		assert_int_equal(iopf_engine_new(&eo, &e), 0);
+		assert_int_equal(iopf_queue_new(ctx, e, NULL, &q), -ENOTTY);
+		assert_null(q);
+		assert_msg_has(ctx, "not an iommufd");
+		iopf_engine_free(e);
+		iopf_ctx_free(ctx);
+		assert_true(fd_is_open(fds[i]));
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	close(fds[1]);
+	close(fds[2]);
 }
 
 static void ctx_from_fd_keeps_fd(void **state)
@@ -786,6 +830,7 @@ int main(void)
 		cmocka_unit_test(ctx_open_enoent),
 		cmocka_unit_test(ctx_open_null_out),
 		cmocka_unit_test(ctx_open_not_iommufd),
+		cmocka_unit_test(probe_not_iommufd_fds),
 		cmocka_unit_test(ctx_from_fd_keeps_fd),
 		cmocka_unit_test(ctx_from_fd_bad),
 		cmocka_unit_test(ctx_null_args),
