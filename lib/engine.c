@@ -178,7 +178,8 @@ IOPF_INLINE int solo_flush(struct iopf_engine *e, struct iopf_queue *q)
 	engine_clear_wake(e);
 	rc = queue_write_sync(q);
 	e->in_run = false;
-	return rc;
+	/* A write that failed for good failed the queue: say it now. */
+	return engine_report_error(e, rc);
 }
 
 /*

@@ -743,6 +743,17 @@ IOPF_INLINE void report_taken(struct iopf_queue *q, uint32_t taken)
  * before the refused one was taken, and -EINVAL that the first one was
  * refused, typically because the kernel answered that group itself when the
  * device was detached. That answer alone fails; the rest is written again.
+ *
+ * Nothing taken and nothing refused (0, EAGAIN, EINTR: the kernel's write
+ * never says these, the mock's socket and signals may) is tried again. Any
+ * other error is not the kernel judging an answer: its write fails that way
+ * only when the memory or the count it was given is bad (EFAULT, ESPIPE) or
+ * the fd is (EBADF), and the same bytes would fail again, as would an
+ * INVALID answer in their place. Those groups are then answered only by the
+ * kernel, when the device is detached or the fault object destroyed: each
+ * answer is reported with the error, and the queue fails (its reads stop,
+ * the engine returns the error once, iopf_queue_error() tells it) so that
+ * the VMM tears it down instead of leaving the device waiting.
  */
 static IOPF_COLD void answers_failed(struct iopf_queue *q, ssize_t res)
 {
@@ -755,6 +766,8 @@ static IOPF_COLD void answers_failed(struct iopf_queue *q, ssize_t res)
 	} else {
 		while (w->off < w->n)
 			report(q, w->off++, (int)res);
+		if (!q->error)
+			queue_fail(q, (int)res);
 	}
 }
 

@@ -713,7 +713,8 @@ static void write_results_no_callback(void **state)
 	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
 					     IOPF_MOCK_WRITE_ERRNO, 1, EIO),
 			 0);
-	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(iopf_engine_flush(f->e), -EIO);
+	assert_int_equal(iopf_queue_error(f->qs[0].q), -EIO);
 	st = fx_qstats(f, 0);
 	assert_int_equal(st.answers_failed, 1);
 	assert_int_equal(st.answers_success, 6);
@@ -722,41 +723,144 @@ static void write_results_no_callback(void **state)
 	f->allow_outstanding = true;
 }
 
-/* A write that fails: its answers are reported failed, the queue goes on. */
+/* Tags are unique within a queue: the callback's entries for (q, tag). */
+static unsigned int answers_for(struct fx *f, struct iopf_queue *q, uint64_t tag,
+				const struct fx_answer **first)
+{
+	unsigned int n = 0;
+
+	*first = NULL;
+	for (unsigned int i = 0; i < f->nanswers; i++) {
+		if (f->answers[i].tag != tag || f->answers[i].q != q)
+			continue;
+		if (!n++)
+			*first = &f->answers[i];
+	}
+	return n;
+}
+
+/*
+ * A write that fails for good (not a refused answer, not a transient error):
+ * its answers are reported failed once each, the queue fails (the engine says
+ * so once, iopf_queue_error() tells which, it reads no more), the other queue
+ * goes on; detaching the device then answers every one of its groups (the
+ * kernel's auto-answer), none twice. Two queues: io_uring writes with SQEs.
+ */
 static void write_errno(void **state)
 {
 	struct fx *f = *state;
-	struct iopf_group *g[4];
-	uint64_t gid[4];
+	struct iopf_group *g[6];
+	uint64_t gid[7], tag[6];
 	struct iopf_stats st;
 
-	fx_init_default(f);
+	fx_init(f, NULL);
+	fx_add_queue(f, NULL);
+	fx_add_queue(f, NULL);
+	/* Pulled queue by queue: g[i] is gid[i]'s group. */
 	for (unsigned int i = 0; i < 3; i++)
 		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
 	assert_int_equal(fx_pull(f, g, 3, 5000), 3);
-	respond_all(g, 3, IOPF_RESP_SUCCESS);
+	for (unsigned int i = 3; i < 5; i++)
+		gid[i] = fx_trigger(f, 1, i, 1, 0x1000 * (i + 1));
+	assert_int_equal(fx_pull(f, g + 3, 2, 5000), 2);
+	for (unsigned int i = 0; i < 5; i++)
+		tag[i] = iopf_group_tag(g[i]);
 	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
 					     IOPF_MOCK_WRITE_ERRNO, 1, EIO),
 			 0);
-	iopf_engine_flush(f->e);
-	iopf_engine_flush(f->e);
-	assert_int_equal(f->nanswers, 3);
-	for (unsigned int i = 0; i < 3; i++) {
-		assert_int_equal(f->answers[i].result, -EIO);
-		assert_int_equal(ginfo(f, gid[i]).state, IOPF_MOCK_GROUP_DELIVERED);
+	respond_all(g, 5, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_engine_flush(f->e), -EIO);
+	assert_int_equal(iopf_engine_flush(f->e), 0); /* said once */
+	assert_int_equal(iopf_queue_error(f->qs[0].q), -EIO);
+	assert_int_equal(iopf_queue_error(f->qs[1].q), 0);
+
+	assert_int_equal(f->nanswers, 5);
+	for (unsigned int i = 0; i < 5; i++) {
+		const struct fx_answer *a;
+
+		assert_int_equal(answers_for(f, f->qs[i < 3 ? 0 : 1].q, tag[i], &a),
+				 1);
+		if (i < 3) {
+			assert_int_equal(a->result, -EIO);
+			assert_int_equal(ginfo(f, gid[i]).state,
+					 IOPF_MOCK_GROUP_DELIVERED);
+			assert_int_equal(ginfo(f, gid[i]).answers, 0);
+		} else {
+			assert_int_equal(a->result, 0);
+			assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+		}
 	}
 	st = fx_qstats(f, 0);
 	assert_int_equal(st.answers_failed, 3);
 	assert_int_equal(st.answers_success, 0);
-	assert_int_equal(fx_mstats(f).answered_success, 0);
+	assert_int_equal(fx_qstats(f, 1).answers_success, 2);
 
-	gid[3] = fx_trigger(f, 0, 9, 1, 0x9000);
-	assert_int_equal(fx_pull(f, g + 3, 1, 5000), 1);
-	assert_int_equal(iopf_group_respond(g[3], IOPF_RESP_SUCCESS), 0);
-	assert_int_equal(fx_flush_until(f, 1, 5000), 1);
-	assert_answered(f, gid[3], IOPF_RESP_SUCCESS);
-	assert_int_equal(f->answers[3].result, 0);
-	f->allow_outstanding = true; /* the three lost answers */
+	/* The failed queue reads no more. */
+	gid[5] = fx_trigger(f, 0, 9, 1, 0x9000);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(iopf_engine_process(f->e), 0);
+	assert_int_equal(ginfo(f, gid[5]).state, IOPF_MOCK_GROUP_PENDING);
+
+	/* The VMM tears the device down: the kernel answers all four. */
+	fx_detach(f, f->qs[0].dev);
+	for (unsigned int i = 0; i < 3; i++) {
+		assert_int_equal(ginfo(f, gid[i]).state,
+				 IOPF_MOCK_GROUP_AUTO_DETACH);
+		assert_int_equal(ginfo(f, gid[i]).answers, 0);
+	}
+	assert_int_equal(ginfo(f, gid[5]).state, IOPF_MOCK_GROUP_AUTO_DETACH);
+
+	/* The other queue goes on. */
+	gid[6] = fx_trigger(f, 1, 10, 1, 0xa000);
+	assert_int_equal(fx_pull(f, g + 5, 1, 5000), 1);
+	assert_int_equal(iopf_group_respond(g[5], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_answered(f, gid[6], IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_mstats(f).bad_duplicate, 0);
+}
+
+/* Transient write results (EAGAIN, EINTR, a short count) are retried: every
+ * answer reaches the mock exactly once, reported once, nothing failed. */
+static void write_transient(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[5];
+	uint64_t gid[5], tag[5];
+
+	fx_init(f, NULL);
+	fx_add_queue(f, NULL);
+	fx_add_queue(f, NULL);
+	for (unsigned int i = 0; i < 4; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
+	assert_int_equal(fx_pull(f, g, 4, 5000), 4);
+	gid[4] = fx_trigger(f, 1, 4, 1, 0x5000);
+	assert_int_equal(fx_pull(f, g + 4, 1, 5000), 1);
+	for (unsigned int i = 0; i < 5; i++)
+		tag[i] = iopf_group_tag(g[i]);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_ERRNO, 1, EAGAIN),
+			 0);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_ERRNO, 2, EINTR),
+			 0);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_SHORT, 3, 1),
+			 0);
+	respond_all(g, 5, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 5; i++) {
+		const struct fx_answer *a;
+
+		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+		assert_int_equal(answers_for(f, f->qs[i < 4 ? 0 : 1].q, tag[i], &a),
+				 1);
+		assert_int_equal(a->result, 0);
+	}
+	assert_int_equal(f->nanswers, 5);
+	assert_true(fx_mstats(f).writes >= 5); /* 3 of q0 retried, q1 */
+	assert_int_equal(fx_qstats(f, 0).answers_failed, 0);
+	assert_int_equal(fx_qstats(f, 0).answers_success, 4);
+	assert_int_equal(iopf_queue_error(f->qs[0].q), 0);
 }
 
 /* A device detached: the kernel answered its groups; the library's answer to
@@ -2111,6 +2215,7 @@ int main(void)
 		T(short_write),
 		T(write_results_no_callback),
 		T(write_errno),
+		T(write_transient),
 		T(stale_after_detach),
 		T(stale_cookie_reused),
 		T(wait_timeout),
