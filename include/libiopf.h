@@ -80,12 +80,19 @@ typedef int (*iopf_handler_fn)(struct iopf_group *g, void *user);
 
 /* Tells the outcome of every answer once the kernel took or refused it:
  * result 0 (taken), -EINVAL (refused: the kernel had already answered the
- * group, e.g. on detach), or another -errno from write(2). The answers the
+ * group, e.g. on detach), -ESTALE (not written: the kernel had answered the
+ * group and given its cookie to a newer one), or another -errno from
+ * write(2), which also fails the queue (iopf_queue_error()). The answers the
  * library sends by itself (INVALID past the deadline or at teardown) are
- * reported too, with the group's tag. */
+ * reported too, with the group's tag, and with IOPF_TAG_UNSEEN set in it for
+ * a group that was never handed out (its tag was never seen). */
 typedef void (*iopf_answered_fn)(struct iopf_queue *q, uint64_t tag,
 				 uint32_t cookie, uint32_t code, int result,
 				 void *user);
+
+/* Set in the tag iopf_answered_fn reports for a group the library answered
+ * before handing it out. Tags iopf_group_tag() returns never have it. */
+#define IOPF_TAG_UNSEEN (1ull << 62)
 
 struct iopf_queue_opts {
 	uint32_t size; /* sizeof(struct iopf_queue_opts) */

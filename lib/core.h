@@ -103,6 +103,7 @@ struct iopf_group {
 /* Answers in the kernel's layout, ready to be written, with what the library
  * needs to report each one's outcome. */
 #define ANS_AUTO (1ull << 63) /* tag bit: sent by the library itself */
+_Static_assert(IOPF_TAG_UNSEEN != ANS_AUTO, "tag bits");
 struct ans_buf {
 	struct iommu_hwpt_page_response *rsp;
 	uint64_t *tags;

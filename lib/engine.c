@@ -133,6 +133,13 @@ static unsigned int live(const struct iopf_engine *e)
 	return e->nready - e->ndead;
 }
 
+/* Called from a handler or an answered callback of this engine: its
+ * ready list or its io_uring completions are being walked. */
+static bool engine_busy(const struct iopf_engine *e)
+{
+	return e->in_dispatch || e->in_run;
+}
+
 /* A queue's fatal error, once, one queue per call; otherwise rc. */
 static int engine_report_error(struct iopf_engine *e, int rc)
 {
@@ -382,6 +389,8 @@ IOPF_EXPORT int iopf_engine_process(struct iopf_engine *e)
 
 	if (!e)
 		return -EINVAL;
+	if (engine_busy(e))
+		return -EBUSY;
 	rc = engine_run(e, 0);
 	if (rc < 0)
 		return rc;
@@ -423,6 +432,8 @@ IOPF_EXPORT int iopf_engine_wait(struct iopf_engine *e, int timeout_ms)
 {
 	if (!e || timeout_ms < -1)
 		return -EINVAL;
+	if (engine_busy(e))
+		return -EBUSY;
 	return engine_wait(e, timeout_ms);
 }
 
@@ -471,6 +482,8 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 
 	if (!e || !groups || !max)
 		return -EINVAL;
+	if (engine_busy(e))
+		return -EBUSY;
 	if (!live(e)) {
 		rc = engine_run(e, 0);
 		if (rc < 0)
@@ -499,6 +512,8 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 
 	if (!e || timeout_ms < -1)
 		return -EINVAL;
+	if (engine_busy(e))
+		return -EBUSY;
 	if (e->nhandlerless)
 		for (struct iopf_group *r = e->ready_head; r; r = r->next)
 			if (!r->q->handler)
@@ -552,6 +567,8 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 
 	if (!e)
 		return -EINVAL;
+	if (engine_busy(e))
+		return -EBUSY;
 	/* Nothing in flight to wait for, no deadline to check first: the
 	 * engine's flush op writes everything (or says why not). */
 	if (!e->ndeadline && engine_flush_op(e, &rc)) {

@@ -336,9 +336,16 @@ static void answer_now(struct iopf_queue *q, uint32_t cookie)
 		q->stats.answers_failed++;
 }
 
+/* The library's own INVALID answer to g. A group never handed out (expired
+ * on the ready list, too large, freed unread) is reported with
+ * IOPF_TAG_UNSEEN set in its tag: no caller ever had that tag. */
 static void answer_invalid(struct iopf_queue *q, struct iopf_group *g)
 {
-	if (ans_push(q, g->cookie, IOPF_RESP_INVALID, g->tag | ANS_AUTO))
+	uint64_t tag = g->tag | ANS_AUTO;
+
+	if (gstate(g) != G_HANDED)
+		tag |= IOPF_TAG_UNSEEN;
+	if (ans_push(q, g->cookie, IOPF_RESP_INVALID, tag))
 		answer_now(q, g->cookie);
 }
 
@@ -399,7 +406,7 @@ IOPF_INLINE void cookie_take(struct iopf_queue *q, struct iopf_group *g,
  * reach that group. Called with q->lock held, or on the engine's thread. */
 static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
 {
-	tag &= ~ANS_AUTO;
+	tag &= ~(ANS_AUTO | IOPF_TAG_UNSEEN);
 	if (!tag || cookie >= q->nowners)
 		return true;
 	/* Tag 0: no group with this cookie was tracked (the map could not
