@@ -134,7 +134,8 @@ static unsigned int live(const struct iopf_engine *e)
 }
 
 /* Called from a handler or an answered callback of this engine: its
- * ready list or its io_uring completions are being walked. */
+ * ready list or its io_uring completions are being walked, and a nested
+ * dispatch would call handlers from handlers. */
 static bool engine_busy(const struct iopf_engine *e)
 {
 	return e->in_dispatch || e->in_run;
@@ -567,7 +568,9 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 
 	if (!e)
 		return -EINVAL;
-	if (engine_busy(e))
+	/* A handler may flush (its dispatch walks only the ready list); an
+	 * answered callback may not (the run is walking completions). */
+	if (e->in_run)
 		return -EBUSY;
 	/* Nothing in flight to wait for, no deadline to check first: the
 	 * engine's flush op writes everything (or says why not). */

@@ -277,9 +277,9 @@ IOPF_EXPORT void *iopf_queue_user(const struct iopf_queue *q)
 	return q ? q->user : NULL;
 }
 
-/* The error that stopped the queue reading (-EMSGSIZE, -ENOMEM, -EIO, or
- * the read's errno), 0 while it works: tells which queue an engine error
- * came from. */
+/* The error that stopped the queue (-EMSGSIZE, -ENOMEM, -EIO, the read's
+ * errno, or that of a write that lost its answers), 0 while it works: tells
+ * which queue an engine error came from. */
 IOPF_EXPORT int iopf_queue_error(const struct iopf_queue *q)
 {
 	if (!q)
