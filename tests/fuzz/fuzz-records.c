@@ -636,8 +636,19 @@ static void verify(struct fk *k)
 	 * for; -ESTALE ones were not written. */
 	for (size_t i = 0; i < k->cbs.n; i++) {
 		const struct cb *c = &k->cbs.v[i];
-		struct ogroup *g = by_tag(og, nog, c->tag);
+		uint64_t tag = c->tag & ~IOPF_TAG_UNSEEN;
+		struct ogroup *g = by_tag(og, nog, tag);
 		const struct answer *a;
+		bool seen = false;
+
+		/* IOPF_TAG_UNSEEN marks exactly the groups never handed out. */
+		for (size_t j = 0; j < k->seen.n && !seen; j++)
+			seen = k->seen.v[j].tag == tag;
+		CHECK(seen == !(c->tag & IOPF_TAG_UNSEEN),
+		      "tag %llu: IOPF_TAG_UNSEEN %s, group %s handed out",
+		      (unsigned long long)tag,
+		      c->tag & IOPF_TAG_UNSEEN ? "set" : "clear",
+		      seen ? "was" : "never");
 
 		CHECK(g && g->cookie == c->cookie,
 		      "callback for tag %llu cookie %u: no such group",
