@@ -325,15 +325,27 @@ IOPF_INLINE void group_close(struct iopf_queue *q, struct iopf_group *g,
 /* Answers one group INVALID at once, with write(2): for when the library
  * cannot hold a group it read (no memory), so that the device does not wait
  * for an answer that would never come. */
+static int queue_fail(struct iopf_queue *q, int err);
+
+/* As for any write (see answers_failed): 0, EAGAIN and EINTR are tried
+ * again; another error loses the answer and fails the queue. */
 static void answer_now(struct iopf_queue *q, uint32_t cookie)
 {
 	struct iommu_hwpt_page_response r = { .cookie = cookie,
 					      .code = IOPF_RESP_INVALID };
+	ssize_t res;
+	int tries = 0;
 
-	if (q_write(q, &r, sizeof(r)) == (ssize_t)sizeof(r))
+	do
+		res = q_write(q, &r, sizeof(r));
+	while ((res == 0 || res == -EAGAIN || res == -EINTR) && ++tries < 1000);
+	if (res == (ssize_t)sizeof(r)) {
 		q->stats.answers_auto++;
-	else
-		q->stats.answers_failed++;
+		return;
+	}
+	q->stats.answers_failed++;
+	if (res < 0 && res != -EINVAL && !q->error)
+		queue_fail(q, (int)res);
 }
 
 /* The library's own INVALID answer to g. A group never handed out (expired

@@ -170,10 +170,69 @@ static void slot_alloc_fails(void **state)
 	assert_int_equal(fx_qstats(f, 0).answers_auto, BURST - HELD);
 }
 
+/*
+ * A group the library cannot hold is answered at once; when that write fails
+ * for good, the answer is lost as any write's would be (see
+ * iopf_group_respond(3)): counted failed, and the queue fails, so that the
+ * VMM detaches the device, whose group the kernel then answers.
+ */
+static void slot_alloc_fails_write_fails(void **state)
+{
+	struct fx *f = *state;
+	static struct iopf_group *g[HELD];
+	uint64_t gid[HELD + 2], end;
+	struct iopf_stats st;
+	int rc = 0;
+
+	if (!interposed()) {
+		print_message("skipped: calloc is not interposed here "
+			      "(valgrind or AddressSanitizer)\n");
+		skip();
+	}
+	fx_init(f, NULL);
+	fx_add_queue(f, &(struct fx_qcfg){ .batch = 256 });
+	for (unsigned int i = 0; i < HELD + 2; i++)
+		gid[i] = fx_trigger(f, 0, i, 1, 0x100000ull * (i + 1));
+	/* The first write is retried (EAGAIN), the second fails for good. */
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_ERRNO, 1, EAGAIN),
+			 0);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[0].fault_id,
+					     IOPF_MOCK_WRITE_ERRNO, 2, EIO),
+			 0);
+	atomic_store(&fail_slots, true);
+	end = fx_now_ms() + 5000;
+	while (fx_now_ms() < end && fx_mstats(f).pending && rc >= 0)
+		rc = iopf_engine_wait(f->e, 10);
+	atomic_store(&fail_slots, false);
+	assert_int_equal(rc, -EIO);
+	assert_int_equal(iopf_queue_error(f->qs[0].q), -EIO);
+	st = fx_qstats(f, 0);
+	assert_int_equal(st.answers_failed, 1);
+	assert_int_equal(st.answers_auto, 1);
+	assert_int_equal(fx_ginfo(f, gid[HELD]).state, IOPF_MOCK_GROUP_DELIVERED);
+	assert_int_equal(fx_ginfo(f, gid[HELD]).answers, 0);
+	assert_int_equal(fx_ginfo(f, gid[HELD + 1]).state,
+			 IOPF_MOCK_GROUP_ANSWERED);
+	assert_int_equal(fx_mstats(f).writes, 3);
+
+	/* The held groups are answered as usual; the detach answers the one
+	 * whose answer was lost, once. */
+	assert_int_equal(iopf_engine_pull(f->e, g, HELD), HELD);
+	for (unsigned int i = 0; i < HELD; i++)
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).answered_success, HELD);
+	fx_detach(f, f->qs[0].dev);
+	assert_int_equal(fx_ginfo(f, gid[HELD]).state, IOPF_MOCK_GROUP_AUTO_DETACH);
+	assert_int_equal(fx_ginfo(f, gid[HELD]).answers, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FX_BOTH(slot_alloc_fails),
+		FX_BOTH(slot_alloc_fails_write_fails),
 	};
 
 	if (getenv("IOPF_TEST_FILTER"))
