@@ -591,7 +591,7 @@ static int read_result_other(struct iopf_queue *q, ssize_t res, bool polled)
  * registers, which costs more than it saves on a 48-byte copy (and far more
  * under emulation, where shuffles are helper calls).
  */
-__attribute__((optimize("no-tree-slp-vectorize"))) int
+IOPF_OPTIMIZE("no-tree-slp-vectorize") int
 queue_read_result(struct iopf_queue *q, ssize_t res)
 {
 	bool polled = q->polled;
@@ -803,7 +803,7 @@ IOPF_INLINE void answers_done(struct iopf_queue *q, ssize_t res)
 		w->n = w->off = 0;
 }
 
-__attribute__((optimize("no-tree-vectorize"))) void
+IOPF_OPTIMIZE("no-tree-vectorize") void
 queue_answers_done(struct iopf_queue *q, ssize_t res)
 {
 	answers_done(q, res);
@@ -812,7 +812,7 @@ queue_answers_done(struct iopf_queue *q, ssize_t res)
 /* Writes every pending answer with write(2): the plain engine's flush, and
  * the teardown path of both engines. (Not vectorised: report_taken's loop
  * counts a handful of answers, SSE costs more there.) */
-__attribute__((optimize("no-tree-vectorize"))) int
+IOPF_OPTIMIZE("no-tree-vectorize") int
 queue_write_sync(struct iopf_queue *q)
 {
 	int spins = 0;

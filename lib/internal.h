@@ -22,6 +22,13 @@
  * so its helpers are forced inline and their rare branches kept out of line. */
 #define IOPF_INLINE static inline __attribute__((always_inline))
 #define IOPF_COLD   __attribute__((cold, noinline))
+/* gcc's per-function optimisation switches (clang has no such attribute,
+ * and warns about it; its vectoriser does not do what these turn off). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define IOPF_OPTIMIZE(o) __attribute__((optimize(o)))
+#else
+#define IOPF_OPTIMIZE(o)
+#endif
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
