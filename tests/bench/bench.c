@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include <libiopf.h>
@@ -727,6 +728,8 @@ struct summary {
 
 static struct summary sum[SC_COUNT][NCONT];
 static const char *tier;
+/* What the tables name: the tier, and on the kernel tier the kernel ("kernel 7.3.4"). */
+static char tier_label[128];
 
 static void summarise(enum scenario sc, unsigned int ci, struct result *rs,
 		      unsigned int n)
@@ -824,7 +827,7 @@ static void print_table(enum scenario sc)
 		if (sum[sc][ci].ran && !sum[sc][ci].failed)
 			faults = sum[sc][ci].faults;
 	printf("\n[%s] %s: %" PRIu64 " faults%s, groups of %u, median of %u run%s\n",
-	       tier, scenario_names[sc], faults,
+	       tier_label, scenario_names[sc], faults,
 	       sc == SC_16Q ? " over 16 queues" :
 	       sc == SC_STEADY ? " in bursts" : "",
 	       cfg.group, cfg.reps, cfg.reps == 1 ? "" : "s");
@@ -917,7 +920,7 @@ static void print_targets(void)
 	int best = -1;
 
 	printf("\n[%s] targets (measured on this tier; the storm target is "
-	       "stated for the real kernel)\n", tier);
+	       "stated for the real kernel)\n", tier_label);
 	if (sum[SC_STORM][I_RAW].ran && !sum[SC_STORM][I_RAW].failed) {
 		for (unsigned int ci = 0; ci < NCONT; ci++) {
 			const struct summary *s = &sum[SC_STORM][ci];
@@ -1166,6 +1169,13 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	tier = bench_prod_tier;
+	snprintf(tier_label, sizeof(tier_label), "%s", tier);
+	if (!strcmp(tier, "kernel")) {
+		struct utsname u;
+
+		if (!uname(&u))
+			snprintf(tier_label, sizeof(tier_label), "kernel %s", u.release);
+	}
 
 	/* Can this tier run here at all? */
 	{

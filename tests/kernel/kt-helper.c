@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
@@ -166,6 +167,78 @@ int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uin
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+int kt_patched(int fd)
+{
+	/* dev_id 0 is never an object: the patched op looks it up (ENOENT), a stock kernel
+	 * does not know the op (EOPNOTSUPP). */
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_IOPF_RESP_STATS,
+	};
+	int rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (rc == -ENOENT)
+		return 1;
+	if (rc == -EOPNOTSUPP)
+		return 0;
+	return rc ? rc : -EPROTO;
+}
+
+int kt_trigger_iopf_flags(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
+			  uint64_t addr, int last)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF_FLAGS,
+		.trigger_iopf_flags = {
+			.dev_id = dev_id,
+			.pasid = pasid,
+			.grpid = grpid,
+			.perm = perm,
+			.addr = addr,
+			.flags = last ? IOMMU_TEST_IOPF_LAST_PAGE : 0,
+		},
+	};
+
+	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+int kt_resp_stats(int fd, uint32_t dev_id, struct kt_resp_stats *st, int reset)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_IOPF_RESP_STATS,
+		.iopf_resp_stats = {
+			.dev_id = dev_id,
+			.flags = reset ? IOMMU_TEST_IOPF_RESP_STATS_RESET : 0,
+		},
+	};
+	int rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (rc)
+		return rc;
+	st->success = cmd.iopf_resp_stats.out_success;
+	st->invalid = cmd.iopf_resp_stats.out_invalid;
+	st->failure = cmd.iopf_resp_stats.out_failure;
+	st->total = st->success + st->invalid + st->failure;
+	st->last_grpid = cmd.iopf_resp_stats.out_last_grpid;
+	st->last_pasid = cmd.iopf_resp_stats.out_last_pasid;
+	st->last_code = cmd.iopf_resp_stats.out_last_code;
+	return 0;
+}
+
+int kt_kernel_version(void)
+{
+	struct utsname u;
+	unsigned int major, minor;
+
+	if (uname(&u))
+		return -errno;
+	if (sscanf(u.release, "%u.%u", &major, &minor) != 2 || minor > 99 || major > 99)
+		return -EINVAL;
+	return (int)(major * 100 + minor);
 }
 
 int kt_destroy(int fd, uint32_t id)

@@ -82,6 +82,43 @@ int kt_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd);
 int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
 		    uint64_t addr);
 
+/*
+ * The libiopf test-only patches of the selftest driver (tests/kernel/patches/<version>/,
+ * see README.md). kt_patched() returns 1 if the running kernel has their two ops, 0 if
+ * not (a stock kernel: EOPNOTSUPP), -errno on any other error.
+ */
+int kt_patched(int fd);
+
+/*
+ * IOMMU_TEST_OP_TRIGGER_IOPF_FLAGS: as kt_trigger_iopf(), but LAST_PAGE only when @last
+ * is nonzero. A record without it is a non-last record of a partial group: the iopf core
+ * holds it until the group's last record (same grpid) arrives, and drops it (no
+ * response) when the device's IOPF is disabled, e.g. on a detach to a HWPT without a
+ * fault object.
+ */
+int kt_trigger_iopf_flags(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
+			  uint64_t addr, int last);
+
+/*
+ * IOMMU_TEST_OP_IOPF_RESP_STATS: the page responses the iopf core handed the mock
+ * driver of device @dev_id (an idev_id) since the device was created or last reset:
+ * counts by code (success = IOMMU_PAGE_RESP_SUCCESS, invalid = IOMMU_PAGE_RESP_INVALID,
+ * failure = any other code), total (their sum), and the last response's (grpid, pasid,
+ * code), all 0 while total is 0. With @reset the counters are zeroed after
+ * the read.
+ */
+struct kt_resp_stats {
+	uint64_t success, invalid, failure, total;
+	uint32_t last_grpid, last_pasid, last_code;
+};
+int kt_resp_stats(int fd, uint32_t dev_id, struct kt_resp_stats *st, int reset);
+
+/*
+ * The running kernel's version from uname(2), as major * 100 + minor: 612 for 6.12.x,
+ * 703 for 7.3.x. -EINVAL if the release string does not parse.
+ */
+int kt_kernel_version(void);
+
 /* IOMMU_DESTROY. */
 int kt_destroy(int fd, uint32_t id);
 

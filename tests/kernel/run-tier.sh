@@ -5,6 +5,12 @@
 #
 #   tests/kernel/run-tier.sh [options] <vm_timeout_seconds> [prog...]
 #
+# One run is one kernel of the matrix (--kernel VERSION: 6.12, the default, or 7.3); meson
+# has one test per kernel (kernel-6.12, kernel-7.3). IOPF_KERNELS (space or comma
+# separated versions, default "6.12 7.3") picks a subset: a kernel not in it is a skip.
+# The last line is the summary `kernel VERSION: N passed, N failed[, N skipped]`, one count
+# per program (a skipped tier counts every program as skipped).
+#
 # 1. Checks the prerequisites. Outside CI (CI != "true") a missing one makes the tier a
 #    skip (exit 77) with a message saying how to enable it; in CI, or with --require
 #    (meson -Dkernel-tests=enabled), it is installed with apt-get when running as root,
@@ -29,6 +35,7 @@
 #   --link ARG      extra link argument for --kprog programs, after the sources
 #                   (repeatable; e.g. /path/libiopf.a, -l:liburing.a)
 #   --require       missing prerequisites fail instead of skipping (implied by CI=true)
+#   --kernel VER    the kernel to build and boot: 6.12 (default) or 7.3
 # Environment: CC (default cc), KT_CFLAGS (default: the project's flags, as meson.build
 # passes them: "-std=gnu11 -O2 -g -pthread -Wall -Wextra -Wno-unused-parameter -Werror"),
 # plus those of build-kernel.sh (IOPF_KERNEL_*) and run-vm.sh (IOPF_VM_*). The console
@@ -36,7 +43,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-tarball=${IOPF_KERNEL_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 
 log() { printf 'run-tier: %s\n' "$*" >&2; }
 die() {
@@ -50,6 +56,7 @@ usage() {
 }
 
 workdir=$PWD/kernel-tier
+version=6.12
 require=0
 [[ ${CI:-} == true ]] && require=1
 includes=()
@@ -85,6 +92,12 @@ while (($#)); do
 		require=1
 		shift
 		;;
+	--kernel)
+		(($# >= 2)) || usage
+		[[ $2 == 6.12 || $2 == 7.3 ]] || die "--kernel wants 6.12 or 7.3, got '$2'"
+		version=$2
+		shift 2
+		;;
 	-h | --help) usage ;;
 	-*) die "unknown option $1" ;;
 	*)
@@ -101,9 +114,25 @@ done
 [[ -n $timeout ]] || usage
 ((${#entries[@]})) || die "no test programs given"
 
+# A skip of the whole tier: every program counts as skipped on this kernel.
+skip_tier() {
+	echo "SKIP: kernel $version: $1"
+	echo "kernel $version: 0 passed, 0 failed, ${#entries[@]} skipped"
+	exit 77
+}
+
+selected=0
+for k in ${IOPF_KERNELS:-6.12 7.3}; do
+	k=${k//,/ }
+	for kk in $k; do [[ $kk == "$version" ]] && selected=1; done
+done
+((selected)) || skip_tier "not in IOPF_KERNELS (${IOPF_KERNELS:-})"
+
+tarball=${IOPF_KERNEL_TARBALL:-/usr/src/linux-source-$version.tar.xz}
+
 # ---- prerequisites: skip (77) outside CI, fail in CI ---------------------------------
 have_cached_kernel=0
-if "$here/build-kernel.sh" --cached-only >/dev/null 2>&1; then
+if "$here/build-kernel.sh" --cached-only "$version" >/dev/null 2>&1; then
 	have_cached_kernel=1
 fi
 missing=()
@@ -116,12 +145,21 @@ if ! { [[ -x /bin/busybox ]] && ! LC_ALL=C readelf -l /bin/busybox 2>/dev/null |
 	missing+=("a static busybox (/bin/busybox)")
 	pkgs+=(busybox-static)
 fi
+cache_root=${IOPF_KERNEL_CACHE:-/var/cache/libiopf-kernel}
 if ((!have_cached_kernel)) && [[ ! -r $tarball ]]; then
-	missing+=("the kernel source $tarball (and no cached test kernel)")
-	pkgs+=(linux-source-6.12)
+	if [[ $version == 6.12 ]]; then
+		missing+=("the kernel source $tarball (and no cached test kernel)")
+		pkgs+=(linux-source-6.12)
+	elif [[ -z ${IOPF_KERNEL_TARBALL:-} && -r $cache_root/src/$version/linux-source-$version.tar.xz ]]; then
+		: # fetched by an earlier build-kernel.sh run
+	elif [[ -n ${IOPF_KERNEL_TARBALL:-} ]]; then
+		missing+=("the kernel source $tarball (IOPF_KERNEL_TARBALL)")
+	elif ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+		# build-kernel.sh fetches linux-source-7.3 itself, with apt-get download.
+		missing+=("apt-get and dpkg-deb, to fetch linux-source-$version (and no cached test kernel)")
+	fi
 fi
 if ((!have_cached_kernel)) && ((require == 0)) && [[ $(id -u) -ne 0 ]]; then
-	cache_root=${IOPF_KERNEL_CACHE:-/var/cache/libiopf-kernel}
 	if ! { mkdir -p "$cache_root" 2>/dev/null && [[ -w $cache_root ]]; }; then
 		missing+=("a writable kernel cache ($cache_root; set IOPF_KERNEL_CACHE)")
 	fi
@@ -150,16 +188,22 @@ if ((${#missing[@]})); then
 	hint+=" or run the whole CI locally with: bash .ci/run"
 	if ((require)); then
 		log "$hint"
-		die "prerequisites missing and the tier is required (CI=true or -Dkernel-tests=enabled)"
+		log "error: prerequisites missing and the tier is required (CI=true or -Dkernel-tests=enabled)"
+		echo "kernel $version: 0 passed, ${#entries[@]} failed"
+		exit 1
 	fi
 	log "$hint"
-	echo "SKIP: kernel tier prerequisites missing"
-	exit 77
+	skip_tier "kernel tier prerequisites missing"
 fi
 
 # ---- the kernel ----------------------------------------------------------------------
 start=$SECONDS
-cachedir=$("$here/build-kernel.sh") || die "build-kernel.sh failed"
+fail_tier() {
+	log "error: $*"
+	echo "kernel $version: 0 passed, ${#entries[@]} failed"
+	exit 1
+}
+cachedir=$("$here/build-kernel.sh" "$version") || fail_tier "build-kernel.sh $version failed"
 [[ -s $cachedir/bzImage && -d $cachedir/hdr/include ]] || die "build-kernel.sh gave no usable cache directory ('$cachedir')"
 log "kernel ready in $((SECONDS - start))s: $cachedir"
 
@@ -185,10 +229,11 @@ for entry in "${entries[@]}"; do
 	log "compiling $name"
 	"${cc[@]}" -static "${cflags[@]}" -I"$cachedir/hdr/include" -I"$here" "${includes[@]}" \
 		-o "$out" "${objs[@]}" "$here/kt-helper.c" "${links[@]}" ||
-		die "compiling $name failed"
+		fail_tier "compiling $name for $version failed"
 	progs+=("$out")
 done
 
 # ---- the VM ---------------------------------------------------------------------------
 export IOPF_VM_LOG=${IOPF_VM_LOG:-$workdir/console.log}
+export IOPF_VM_KERNEL=$version
 exec "$here/run-vm.sh" "$cachedir/bzImage" "$timeout" "${progs[@]}"

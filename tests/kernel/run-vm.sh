@@ -13,7 +13,8 @@
 # Each program is a pass on exit 0, a skip on exit 77, a failure otherwise. A program
 # that does not report (hang, kernel crash, VM timeout) is a failure; so is a kernel
 # Oops/BUG/WARNING seen on the console while the tests ran. The last line is the
-# summary "N passed, N failed[, N skipped]". Exit status: 0 if nothing failed, else 1.
+# summary "kernel LABEL: N passed, N failed[, N skipped]" (LABEL: $IOPF_VM_KERNEL, else the
+# release the VM printed). Exit status: 0 if nothing failed, else 1.
 #
 # Programs must be static executables (there is no C library in the VM) or scripts for
 # busybox sh. Their basenames must differ: they name the results.
@@ -24,6 +25,7 @@
 #   IOPF_VM_APPEND        extra kernel command line arguments
 #   IOPF_VM_QEMU_ARGS     extra qemu arguments (word-split)
 #   IOPF_VM_ARGS          arguments passed to every program (word-split)
+#   IOPF_VM_KERNEL        the kernel's name in the summary line (run-tier.sh: 6.12 or 7.3)
 set -euo pipefail
 
 usage() {
@@ -217,7 +219,8 @@ echo
 echo "=== kernel tier results ($(basename "$bzimage"), ${elapsed}s) ==="
 printf '%s\n' "${report[@]}"
 ((${#problems[@]} == 0)) || printf 'ERROR: %s\n' "${problems[@]}"
-summary="$passed passed, $failed failed"
+label=${IOPF_VM_KERNEL:-$(sed -n 's/^IOPF-VM: Linux \([^ ,]*\).*/\1/p' "$console_log" | head -n1)}
+summary="kernel ${label:-unknown}: $passed passed, $failed failed"
 ((skipped == 0)) || summary+=", $skipped skipped"
 echo "$summary"
 

@@ -125,8 +125,11 @@ int main(void)
 	     rc >= 0 && (rc & FD_CLOEXEC) ? " (O_CLOEXEC)" : "");
 	EXPECT(rc >= 0 && (rc & FD_CLOEXEC), "fault fd is not O_CLOEXEC");
 
-	/* 6.11/6.12: only nested HWPTs take a fault object (paging: EOPNOTSUPP until 6.13). */
+	/* 6.11/6.12: only nested HWPTs take a fault object (paging: EOPNOTSUPP until 6.13,
+	 * accepted from 6.13 on: 7.3 delivers faults through paging HWPTs too). */
 	{
+		int kver = kt_kernel_version();
+
 		struct iommu_hwpt_alloc cmd = {
 			.size = sizeof(cmd),
 			.flags = IOMMU_HWPT_FAULT_ID_VALID,
@@ -135,7 +138,12 @@ int main(void)
 			.fault_id = fault_id,
 		};
 		rc = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd) ? -errno : 0;
-		STEP("   paging HWPT with FAULT_ID_VALID: %s", RC(rc));
+		STEP("   paging HWPT with FAULT_ID_VALID on %d.%d: %s", kver / 100, kver % 100, RC(rc));
+		CHECK(kver > 0, "kt_kernel_version: %s", RC(kver));
+		if (kver < 613)
+			EXPECT(rc == -EOPNOTSUPP, "before 6.13 expected EOPNOTSUPP, got %s", RC(rc));
+		else
+			EXPECT(rc == 0, "from 6.13 on expected success, got %s", RC(rc));
 		if (!rc)
 			kt_destroy(fd, cmd.out_hwpt_id);
 	}
