@@ -42,6 +42,11 @@ void plat_close(struct plat *p)
 	free(p);
 }
 
+int plat_kernel(struct plat *p)
+{
+	return kt_kernel_version();
+}
+
 struct iopf_ctx *plat_ctx(struct plat *p)
 {
 	return p->ctx;

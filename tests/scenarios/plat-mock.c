@@ -13,6 +13,7 @@ const bool plat_multi_record = true;
 struct plat {
 	struct iopf_mock *mock;
 	struct iopf_ctx *ctx;
+	int kernel; /* IOPF_MOCK_KERNEL_*: 612, 613, 615 */
 	uint32_t ioas;
 	struct {
 		uint32_t id, parent;
@@ -29,7 +30,19 @@ int plat_open(struct plat **out)
 
 	if (!p)
 		return -ENOMEM;
-	rc = iopf_mock_new(NULL, &p->mock);
+	const char *k = getenv("IOPF_SCENARIO_KERNEL");
+	struct iopf_mock_opts mo = { .size = sizeof(mo), .kernel = IOPF_MOCK_KERNEL_6_12 };
+
+	if (k && !strcmp(k, "6.13"))
+		mo.kernel = IOPF_MOCK_KERNEL_6_13;
+	else if (k && !strcmp(k, "6.15"))
+		mo.kernel = IOPF_MOCK_KERNEL_6_15;
+	else if (k && strcmp(k, "6.12")) {
+		free(p);
+		return -EINVAL;
+	}
+	p->kernel = (int)mo.kernel;
+	rc = iopf_mock_new(&mo, &p->mock);
 	if (!rc)
 		rc = iopf_mock_ctx_new(p->mock, &p->ctx);
 	if (!rc)
@@ -49,6 +62,11 @@ void plat_close(struct plat *p)
 	iopf_ctx_free(p->ctx);
 	iopf_mock_free(p->mock);
 	free(p);
+}
+
+int plat_kernel(struct plat *p)
+{
+	return p->kernel;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One list of scenarios, two platforms: the library's mock kernel
- * (plat-mock.c, suite 'unit') and Linux 6.12 with the kernel's own mock IOMMU
+ * (plat-mock.c, suite 'unit') and Linux 6.12 or 7.3 with the kernel's own mock IOMMU
  * (plat-kernel.c, the real-kernel tier). The scenarios use the public API
  * only; the platform only makes devices, attaches them and makes them fault,
  * which a VMM's real device and VFIO would do.
@@ -23,6 +23,10 @@ extern const char plat_name[]; /* "mock" or "kernel" */
 extern const bool plat_multi_record;
 
 int plat_open(struct plat **out);
+/* The kernel whose rules apply, as major * 100 + minor (612, 703): the running
+ * kernel on the kernel platform, the mock's mode (IOPF_SCENARIO_KERNEL=6.12,
+ * 6.13 or 6.15; default 6.12) on the mock. */
+int plat_kernel(struct plat *p);
 void plat_close(struct plat *p);
 struct iopf_ctx *plat_ctx(struct plat *p);
 /* A device with an IOAS and a NEST_PARENT HWPT of its own. */
