@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tests/install-deps.sh build
-[ -d build-demo ] || meson setup build-demo -Dtests=false -Ddocs=false -Dbench=false -Dkernel-tests=disabled
+[ -d build-demo ] || meson setup build-demo -Dtests=false -Ddocs=true -Dbench=false -Dkernel-tests=disabled
 ninja -C build-demo
+# Installed to /usr/local (meson install, ldconfig, mandb): `man libiopf` works next,
+# and so does a program built with `pkg-config --cflags --libs libiopf`.
+./tests/install-system.sh build-demo
 ./build-demo/examples/iopf-demand-paging --faults 1000 "$@"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 what=${1:-test}
-pkgs=(build-essential meson ninja-build pkg-config liburing-dev)
+pkgs=(build-essential meson ninja-build pkg-config liburing-dev man-db)
 if [ "$what" = test ]; then
 	pkgs+=(libcmocka-dev python3 mandoc groff-base valgrind g++
 	       clang libclang-rt-14-dev clang-tidy cppcheck

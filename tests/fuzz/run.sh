@@ -43,8 +43,7 @@ cflags=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 	-I"$src/lib" -I"$src/include")
 
 # The library itself, every file of lib/ and lib/mock/, compiled once with
-# coverage and the sanitizers (warnings shown, not fatal: the meson build,
-# with gcc, is the one that holds the library to -Werror).
+# coverage and the sanitizers, warnings as errors like everywhere else.
 build_lib() {
 	local f o objs=()
 	mkdir -p "$build/obj"
@@ -52,7 +51,7 @@ build_lib() {
 		o=$build/obj/$(basename "$(dirname "$f")")-$(basename "$f" .c).o
 		objs+=("$o")
 		# shellcheck disable=SC2086
-		"$CC" "${cflags[@]}" $uring_cflags -c "$f" -o "$o" &
+		"$CC" "${cflags[@]}" -Werror $uring_cflags -c "$f" -o "$o" &
 	done
 	wait_all || return 1
 	libobjs=("${objs[@]}")
