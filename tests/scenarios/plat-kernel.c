@@ -8,7 +8,6 @@
 #include "plat.h"
 
 const char plat_name[] = "kernel";
-const bool plat_multi_record = false;
 
 struct plat {
 	struct iopf_ctx *ctx;
@@ -116,10 +115,57 @@ int plat_detach(struct plat *p, uint32_t dev_id)
 	return m ? kt_mock_domain_replace(m->fd, m->stdev_id, m->parent_id) : -ENOENT;
 }
 
+bool plat_multi_record(struct plat *p)
+{
+	return kt_patched(iopf_ctx_fd(p->ctx)) == 1;
+}
+
+/* Records addr, addr + 4096, ...; the last one with LAST_PAGE if last. */
+static int records(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		   uint32_t perm, unsigned int n, int last)
+{
+	int rc = 0;
+
+	for (unsigned int i = 0; i < n && !rc; i++)
+		rc = kt_trigger_iopf_flags(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm,
+					   addr + 4096ull * i, last && i == n - 1);
+	return rc;
+}
+
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n)
 {
-	if (n != 1)
+	if (n == 1)
+		return kt_trigger_iopf(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm, addr);
+	if (!n || n > 64)
+		return -EINVAL;
+	if (!plat_multi_record(p))
 		return -EOPNOTSUPP;
-	return kt_trigger_iopf(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm, addr);
+	return records(p, dev_id, grpid, addr, perm, n, 1);
+}
+
+int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		 uint32_t perm, unsigned int n)
+{
+	if (!plat_multi_record(p))
+		return -EOPNOTSUPP;
+	return records(p, dev_id, grpid, addr, perm, n, 0);
+}
+
+int plat_resp(struct plat *p, struct plat_resp *r)
+{
+	*r = (struct plat_resp){ 0 };
+	if (!plat_multi_record(p))
+		return -EOPNOTSUPP;
+	for (unsigned int i = 0; i < p->ndevs; i++) {
+		struct kt_resp_stats st;
+		int rc = kt_resp_stats(iopf_ctx_fd(p->ctx), p->devs[i].idev_id, &st, 0);
+
+		if (rc)
+			return rc;
+		r->success += st.success;
+		r->invalid += st.invalid;
+		r->other += st.failure;
+	}
+	return 0;
 }

@@ -8,7 +8,6 @@
 #include "plat.h"
 
 const char plat_name[] = "mock";
-const bool plat_multi_record = true;
 
 struct plat {
 	struct iopf_mock *mock;
@@ -153,4 +152,29 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 		f[i].perm = perm;
 	}
 	return iopf_mock_trigger(p->mock, dev_id, grpid, f, n, NULL);
+}
+
+bool plat_multi_record(struct plat *p)
+{
+	return true;
+}
+
+/* The mock delivers whole groups only (iopf_mock_trigger). */
+int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		 uint32_t perm, unsigned int n)
+{
+	return -EOPNOTSUPP;
+}
+
+int plat_resp(struct plat *p, struct plat_resp *r)
+{
+	struct iopf_mock_stats st = { .size = sizeof(st) };
+	int rc = iopf_mock_stats(p->mock, &st);
+
+	if (rc)
+		return rc;
+	r->success = st.answered_success;
+	r->invalid = st.answered_invalid + st.auto_detach + st.auto_teardown;
+	r->other = 0;
+	return 0;
 }

@@ -19,8 +19,10 @@
 struct plat;
 
 extern const char plat_name[]; /* "mock" or "kernel" */
-/* The kernel's mock IOMMU reports one-record groups only. */
-extern const bool plat_multi_record;
+/* Groups of more than one record: always on the mock; on a real kernel only with
+ * the tier's selftest patch (TRIGGER_IOPF_FLAGS), stock kernels set LAST_PAGE on
+ * every record. */
+bool plat_multi_record(struct plat *p);
 
 int plat_open(struct plat **out);
 /* The kernel whose rules apply, as major * 100 + minor (612, 703): the running
@@ -41,5 +43,19 @@ int plat_detach(struct plat *p, uint32_t dev_id);
 /* One group of n records (n > 1 only where plat_multi_record). */
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n);
+
+/* What the devices saw, summed over the platform's devices: page responses by
+ * code, the kernel's automatic INVALID answers at detach included (on the kernel:
+ * the patched driver's counts; on the mock: its answer log). -EOPNOTSUPP where
+ * they cannot be seen (a stock kernel). */
+struct plat_resp {
+	uint64_t success, invalid, other;
+};
+int plat_resp(struct plat *p, struct plat_resp *r);
+/* n records of group grpid without the last one: a partial group the kernel
+ * holds until its last record and drops when the device detaches. -EOPNOTSUPP
+ * where records cannot be sent one by one (the mock, a stock kernel). */
+int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		 uint32_t perm, unsigned int n);
 
 #endif
