@@ -424,7 +424,11 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 }
 
 /* The flags iommufd_hwpt_paging_alloc() takes (valid_flags). FAULT_ID_VALID
- * joined in 6.13, ALLOC_PASID in 6.15. */
+ * joined in 6.13. ALLOC_PASID is absent from 6.12's uapi header and present in
+ * 7.3's (the kernels the tier builds); upstream it came with the PASID
+ * attach/replace series of 6.14, which no kernel at hand here shows. The mock
+ * has no 6.14 mode: 6.13 lacks the flag and 6.15 has it, which agrees with 6.14
+ * (tests/kernel/kt-abi.c says the same). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
 	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |
