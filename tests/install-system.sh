@@ -21,27 +21,7 @@ command -v mandb >/dev/null && $sudo mandb -q 2>/dev/null || true
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/prog.c" <<'C'
-#include <stdio.h>
-#include <libiopf.h>
-#include <libiopf/mock.h>
-
-int main(void)
-{
-	struct iopf_mock *m;
-	struct iopf_ctx *ctx;
-	uint64_t feat = 0;
-	int rc;
-
-	if (iopf_mock_new(NULL, &m) || iopf_mock_ctx_new(m, &ctx))
-		return 1;
-	rc = iopf_ctx_probe(ctx, &feat);
-	printf("installed libiopf: probe %d, features 0x%llx\n", rc, (unsigned long long)feat);
-	iopf_ctx_free(ctx);
-	iopf_mock_free(m);
-	return rc ? 1 : 0;
-}
-C
+cp "$(dirname "$0")/unit/installed-prog.c" "$tmp/prog.c"
 # shellcheck disable=SC2046
 cc -Wall -Wextra -Werror -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libiopf)
 env -u LD_LIBRARY_PATH "$tmp/prog"

@@ -16,27 +16,7 @@ pc=$(find "$tmp/dest" -name libiopf.pc | head -1)
 export PKG_CONFIG_SYSROOT_DIR="$tmp/dest" PKG_CONFIG_PATH="$(dirname "$pc")"
 so=$(find "$tmp/dest" -name 'libiopf.so.*.*' | head -1)
 
-cat > "$tmp/prog.c" <<'C'
-#include <stdio.h>
-#include <libiopf.h>
-#include <libiopf/mock.h>
-
-int main(void)
-{
-	struct iopf_mock *m;
-	struct iopf_ctx *ctx;
-	uint64_t feat = 0;
-	int rc;
-
-	if (iopf_mock_new(NULL, &m) || iopf_mock_ctx_new(m, &ctx))
-		return 1;
-	rc = iopf_ctx_probe(ctx, &feat);
-	printf("probe %d features 0x%llx\n", rc, (unsigned long long)feat);
-	iopf_ctx_free(ctx);
-	iopf_mock_free(m);
-	return rc ? 1 : 0;
-}
-C
+cp "$(dirname "$0")/installed-prog.c" "$tmp/prog.c"
 # shellcheck disable=SC2046
 "$cc" -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs libiopf)
 LD_LIBRARY_PATH="$(dirname "$so")" "$tmp/prog"
