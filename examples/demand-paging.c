@@ -8,7 +8,7 @@
  * outside the window is answered INVALID, so the device gets an error.
  *
  *   iopf-demand-paging [--backend mock|kernel] [--engine uring|plain]
- *                      [--batch N] [--faults N] [--group N] [--burst N]
+ *                      [--batch N] [--groups N] [--group N] [--burst N]
  *                      [--window PAGES] [--verbose]
  *
  * The faults come from a fault source (source.c): the library's mock kernel
@@ -56,11 +56,13 @@ static int handle(struct iopf_group *g, void *user)
 		uint64_t page = (f->addr - p->base) >> PAGE_SHIFT;
 		bool inside = f->addr >= p->base && page < p->pages;
 
-		if (p->verbose)
-			printf("fault dev %u pasid %u grp %u addr 0x%" PRIx64
-			       " perm 0x%x cookie %u: %s\n",
-			       f->dev_id, f->pasid, f->grpid, f->addr, f->perm,
-			       f->cookie, inside ? "map" : "outside the window");
+		if (p->verbose) {
+			char line[160];
+
+			example_fault_str(line, sizeof(line), f);
+			printf("fault %s: %s\n", line,
+			       inside ? "map" : "outside the window");
+		}
 		if (!inside) {
 			/* One bad page fails the whole group. */
 			code = IOPF_RESP_INVALID;
@@ -111,11 +113,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iopf-demand-paging [--backend mock|kernel] [--engine uring|plain]\n"
-		"       [--batch N] [--faults N] [--group N] [--burst N] [--window PAGES] [--verbose]\n"
+		"       [--batch N] [--groups N] [--group N] [--burst N] [--window PAGES] [--verbose]\n"
 		"  --backend   where faults come from (default: %s)\n"
 		"  --engine    io_uring (default) or poll/read/write\n"
 		"  --batch     records per read (default: the library's)\n"
-		"  --faults    groups to raise (default 500)\n"
+		"  --groups    groups to raise (default 500)\n"
 		"  --group     records per group (default 1; the kernel backend makes 1)\n"
 		"  --burst     groups in flight at most (default 64)\n"
 		"  --window    pages of the populated-on-demand window (default 256)\n"
@@ -142,7 +144,8 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "batch", required_argument, NULL, 'n' },
-		{ "faults", required_argument, NULL, 'f' },
+		{ "groups", required_argument, NULL, 'f' },
+		{ "faults", required_argument, NULL, 'f' }, /* the old name of --groups */
 		{ "group", required_argument, NULL, 'g' },
 		{ "burst", required_argument, NULL, 'u' },
 		{ "window", required_argument, NULL, 'w' },
@@ -313,6 +316,10 @@ int main(int argc, char **argv)
 	printf("groups %" PRIu64 ": %" PRIu64 " SUCCESS, %" PRIu64 " INVALID; pages mapped %" PRIu64
 	       "; answers taken %" PRIu64 ", refused %" PRIu64 "\n",
 	       p.groups, p.success, p.invalid, p.maps, p.taken, p.refused);
+	if (p.invalid)
+		printf("the INVALID answers are meant: the device is made to fault outside the "
+		       "%lu-page window about once in nine, and those faults are refused\n",
+		       window);
 	printf("counters: faults %" PRIu64 " groups %" PRIu64 " success %" PRIu64
 	       " invalid %" PRIu64 " auto %" PRIu64 " stale %" PRIu64
 	       " failed %" PRIu64 " reads %" PRIu64 " empty %" PRIu64
@@ -344,6 +351,7 @@ out:
 	free(p.mapped);
 	return status;
 bad:
+	example_bad_arg("iopf-demand-paging", longopts, opt, opt == -1 ? argv[optind] : optarg);
 	usage(stderr);
 	return 2;
 }

@@ -9,4 +9,4 @@ ninja -C build-demo
 # Installed to /usr/local (meson install, ldconfig, mandb): `man libiopf` works next,
 # and so does a program built with `pkg-config --cflags --libs libiopf`.
 ./tests/install-system.sh build-demo
-./build-demo/examples/iopf-demand-paging --faults 1000 "$@"
+./build-demo/examples/iopf-demand-paging --groups 1000 "$@"

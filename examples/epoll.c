@@ -12,9 +12,9 @@
  *     taken from the engine answered and the device detached.
  *
  *   iopf-epoll [--backend mock|kernel] [--engine uring|plain] [--batch N]
- *              [--faults N] [--burst N] [--interval MS] [--group N] [--verbose]
+ *              [--groups N] [--burst N] [--interval MS] [--group N] [--verbose]
  *
- * --faults N stops after N groups (default 200); --faults 0 runs until a
+ * --groups N stops after N groups (default 200); --groups 0 runs until a
  * signal. Exit status: 0 when every group was answered and the kernel took
  * every answer, 1 on failure, 2 on a usage error.
  */
@@ -69,9 +69,12 @@ static int handle(struct iopf_group *g, void *user)
 		if (f->addr < RAM_BASE ||
 		    f->addr >= RAM_BASE + (RAM_PAGES << PAGE_SHIFT))
 			code = IOPF_RESP_INVALID;
-		if (l->verbose)
-			printf("fault dev %u grp %u addr 0x%" PRIx64 " cookie %u\n",
-			       f->dev_id, f->grpid, f->addr, f->cookie);
+		if (l->verbose) {
+			char line[160];
+
+			example_fault_str(line, sizeof(line), f);
+			printf("fault %s\n", line);
+		}
 	}
 	l->groups++;
 	l->faults += iopf_group_count(g);
@@ -154,14 +157,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iopf-epoll [--backend mock|kernel] [--engine uring|plain] [--batch N]\n"
-		"                  [--faults N] [--burst N] [--interval MS] [--group N] [--verbose]\n"
+		"                  [--groups N] [--burst N] [--interval MS] [--group N] [--verbose]\n"
 		"  --backend   where faults come from (default: %s)\n"
 		"  --engine    io_uring (default) or poll/read/write\n"
 		"  --batch     records per read (default: the library's)\n"
-		"  --faults    stop after N groups; 0: run until SIGINT/SIGTERM (default 200)\n"
+		"  --groups    stop after N groups; 0: run until SIGINT/SIGTERM (default 200)\n"
 		"  --burst     groups the device raises per timer tick (default 16)\n"
 		"  --interval  timer period in milliseconds (default 5)\n"
-		"  --group     records per group (default 1; the kernel backend makes 1)\n",
+		"  --group     records per group (default 1; the kernel backend makes 1)\n"
+		"  --verbose   print every fault\n",
 		source_default_backend());
 }
 
@@ -185,7 +189,8 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "batch", required_argument, NULL, 'n' },
-		{ "faults", required_argument, NULL, 'f' },
+		{ "groups", required_argument, NULL, 'f' },
+		{ "faults", required_argument, NULL, 'f' }, /* the old name of --groups */
 		{ "burst", required_argument, NULL, 'u' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "group", required_argument, NULL, 'g' },
@@ -455,6 +460,7 @@ out:
 	sigprocmask(SIG_SETMASK, &old_sigs, NULL);
 	return status;
 bad:
+	example_bad_arg("iopf-epoll", longopts, opt, opt == -1 ? argv[optind] : optarg);
 	usage(stderr);
 	return 2;
 }

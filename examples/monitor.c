@@ -8,11 +8,11 @@
  * device waits forever: it answers SUCCESS, or INVALID with --invalid (the
  * device then sees its access fail). The answered callback prints what the
  * kernel did with each answer; the queue's counters (iopf_queue_stats) are
- * printed when the monitor stops: after --faults groups, or on SIGINT or
+ * printed when the monitor stops: after --groups groups, or on SIGINT or
  * SIGTERM.
  *
  *   iopf-monitor [--backend mock|kernel] [--engine uring|plain] [--batch N]
- *                [--faults N] [--burst N] [--group N] [--invalid]
+ *                [--groups N] [--burst N] [--group N] [--invalid]
  *
  * Output, one line per fault and one per answer:
  *   fault dev 1 pasid - grp 0 addr 0x0000000100000000 perm rw-- cookie 1 rec 1/1
@@ -63,17 +63,10 @@ static const char *code_name(uint32_t code)
 static void print_fault(const struct iopf_fault *f, unsigned int i,
 			unsigned int n)
 {
-	char pasid[16] = "-";
+	char line[160];
 
-	if (f->flags & IOPF_FAULT_PASID_VALID)
-		snprintf(pasid, sizeof(pasid), "%u", f->pasid);
-	printf("fault dev %u pasid %s grp %u addr 0x%016" PRIx64
-	       " perm %c%c%c%c cookie %u rec %u/%u\n",
-	       f->dev_id, pasid, f->grpid, f->addr,
-	       f->perm & IOPF_PERM_READ ? 'r' : '-',
-	       f->perm & IOPF_PERM_WRITE ? 'w' : '-',
-	       f->perm & IOPF_PERM_EXEC ? 'x' : '-',
-	       f->perm & IOPF_PERM_PRIV ? 'p' : '-', f->cookie, i + 1, n);
+	example_fault_str(line, sizeof(line), f);
+	printf("fault %s rec %u/%u\n", line, i + 1, n);
 }
 
 /* Runs on this (the engine's) thread, inside the engine's runs. */
@@ -106,11 +99,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iopf-monitor [--backend mock|kernel] [--engine uring|plain] [--batch N]\n"
-		"                    [--faults N] [--burst N] [--group N] [--invalid]\n"
+		"                    [--groups N] [--burst N] [--group N] [--invalid]\n"
 		"  --backend   where faults come from (default: %s)\n"
 		"  --engine    io_uring (default) or poll/read/write\n"
 		"  --batch     records per read (default: the library's)\n"
-		"  --faults    groups to raise before stopping (default 64)\n"
+		"  --groups    groups to raise before stopping (default 64)\n"
 		"  --burst     groups raised at a time (default 8)\n"
 		"  --group     records per group (default 1; the kernel backend makes 1)\n"
 		"  --invalid   answer INVALID instead of SUCCESS\n",
@@ -137,7 +130,8 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "batch", required_argument, NULL, 'n' },
-		{ "faults", required_argument, NULL, 'f' },
+		{ "groups", required_argument, NULL, 'f' },
+		{ "faults", required_argument, NULL, 'f' }, /* the old name of --groups */
 		{ "burst", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "invalid", no_argument, NULL, 'i' },
@@ -359,6 +353,7 @@ out:
 	fflush(stdout);
 	return status;
 bad:
+	example_bad_arg("iopf-monitor", longopts, opt, opt == -1 ? argv[optind] : optarg);
 	usage(stderr);
 	return 2;
 }

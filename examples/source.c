@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,4 +159,39 @@ void source_close(struct source *s)
 	}
 	iopf_ctx_free(s->ctx);
 	free(s);
+}
+
+int example_fault_str(char *buf, size_t len, const struct iopf_fault *f)
+{
+	char pasid[16] = "-";
+
+	if (f->flags & IOPF_FAULT_PASID_VALID)
+		snprintf(pasid, sizeof(pasid), "%u", f->pasid);
+	return snprintf(buf, len,
+			"dev %u pasid %s grp %u addr 0x%016" PRIx64
+			" perm %c%c%c%c cookie %u",
+			f->dev_id, pasid, f->grpid, f->addr,
+			f->perm & IOPF_PERM_READ ? 'r' : '-',
+			f->perm & IOPF_PERM_WRITE ? 'w' : '-',
+			f->perm & IOPF_PERM_EXEC ? 'x' : '-',
+			f->perm & IOPF_PERM_PRIV ? 'p' : '-', f->cookie);
+}
+
+void example_bad_arg(const char *prog, const struct option *longopts, int opt,
+		     const char *arg)
+{
+	if (opt == '?') /* getopt_long() said what it did not know */
+		return;
+	if (opt == -1) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, arg);
+		return;
+	}
+	for (const struct option *o = longopts; o->name; o++) {
+		if (o->val == opt) {
+			fprintf(stderr, "%s: bad value for --%s: '%s'\n", prog,
+				o->name, arg ? arg : "");
+			return;
+		}
+	}
+	fprintf(stderr, "%s: bad argument\n", prog);
 }

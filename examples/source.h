@@ -11,6 +11,8 @@
 #ifndef EXAMPLE_SOURCE_H
 #define EXAMPLE_SOURCE_H
 
+#include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libiopf.h>
@@ -49,5 +51,18 @@ int kernel_source_fault(struct kernel_source *k, uint32_t grpid, uint64_t addr,
 			uint32_t perm);
 int kernel_source_detach(struct kernel_source *k);
 void kernel_source_close(struct kernel_source *k);
+
+/* What the examples share besides the fault source. */
+
+/* One fault in the examples' one verbose format, with no newline:
+ *   dev 1 pasid - grp 0 addr 0x0000000100000000 perm rw-- cookie 1
+ * pasid "-" when the fault has none (IOPF_FAULT_PASID_VALID clear); perm is
+ * r, w, x, p (privileged) or "-" each. Returns what snprintf(3) returns. */
+int example_fault_str(char *buf, size_t len, const struct iopf_fault *f);
+/* Says on stderr which argument getopt_long() stopped at, before the usage:
+ * opt is what it returned (a long option's val, '?' when it already said why,
+ * -1 for a word that is no option), arg the value or the word. */
+void example_bad_arg(const char *prog, const struct option *longopts, int opt,
+		     const char *arg);
 
 #endif

@@ -12,11 +12,11 @@
  * kernel did with each.
  *
  *   iopf-threadpool [--backend mock|kernel] [--engine uring|plain] [--batch N]
- *                   [--threads N] [--queue N] [--faults N] [--burst N]
+ *                   [--threads N] [--queue N] [--groups N] [--burst N]
  *                   [--group N] [--work-us N]
  *
  * The engine's thread also plays the device: it keeps --burst groups in
- * flight until --faults have been raised. Exit status: 0 when every group was
+ * flight until --groups have been raised. Exit status: 0 when every group was
  * answered and the kernel took every answer, 1 on failure, 2 on a usage error.
  */
 #ifndef _GNU_SOURCE
@@ -212,14 +212,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iopf-threadpool [--backend mock|kernel] [--engine uring|plain] [--batch N]\n"
-		"                       [--threads N] [--queue N] [--faults N] [--burst N]\n"
+		"                       [--threads N] [--queue N] [--groups N] [--burst N]\n"
 		"                       [--group N] [--work-us N]\n"
 		"  --backend   where faults come from (default: %s)\n"
 		"  --engine    io_uring (default) or poll/read/write\n"
 		"  --batch     records per read (default: the library's)\n"
 		"  --threads   worker threads, 1 to %d (default 4)\n"
 		"  --queue     groups waiting for a worker, at most (default 16)\n"
-		"  --faults    groups to raise (default 400)\n"
+		"  --groups    groups to raise (default 400)\n"
 		"  --burst     groups in flight at most (default 64)\n"
 		"  --group     records per group (default 1; the kernel backend makes 1)\n"
 		"  --work-us   time a worker spends on a group (default 0)\n",
@@ -248,7 +248,8 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "queue", required_argument, NULL, 'q' },
-		{ "faults", required_argument, NULL, 'f' },
+		{ "groups", required_argument, NULL, 'f' },
+		{ "faults", required_argument, NULL, 'f' }, /* the old name of --groups */
 		{ "burst", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "work-us", required_argument, NULL, 'w' },
@@ -483,6 +484,7 @@ out:
 	pthread_mutex_destroy(&p.stats_lock);
 	return status;
 bad:
+	example_bad_arg("iopf-threadpool", longopts, opt, opt == -1 ? argv[optind] : optarg);
 	usage(stderr);
 	return 2;
 }
