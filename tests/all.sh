@@ -42,8 +42,7 @@ count_log() {
 }
 
 # run_meson NAME BUILDDIR "SETUP ARGS" "TEST ARGS": build output goes to
-# $logdir/NAME-build.log (its tail is shown on failure); the tests' own output is
-# shown as meson prints it.
+# $logdir/NAME-build.log (its tail is shown on failure), the tests' to $logdir/NAME.log.
 run_meson() {
 	local name=$1 dir=$2 setup=$3 targs=$4 log blog t0=$SECONDS rc
 	log=$logdir/$name.log blog=$logdir/$name-build.log
@@ -57,8 +56,15 @@ run_meson() {
 		summary+=("$name FAILED build $((SECONDS - t0))")
 		return
 	fi
+	# The terminal gets what is not a passing test's line: failures with their
+	# error logs, and the counts; every line is in $log. The kernel stage
+	# streams everything (-v): its VM's progress and per-program lines.
+	echo "=== $name: every test's line in $log"
 	# shellcheck disable=SC2086
-	meson test -C "$dir" --print-errorlogs $targs 2>&1 | tee "$log"
+	meson test -C "$dir" --no-rebuild --print-errorlogs $targs 2>&1 | tee "$log" |
+		if [ "$name" = kernel ]; then cat; else
+			grep -vE '^ *[0-9]+/[0-9]+ .* (OK|SKIP|EXPECTEDFAIL) +[0-9.]+s$|^(Expected Fail|Unexpected Pass|Timeout|Skipped): +0 *$|^Full log written to|^$'
+		fi
 	rc=${PIPESTATUS[0]}
 	count_log "$name" "$log"
 	if [ "$rc" -ne 0 ]; then failures+=("$name"); fi
