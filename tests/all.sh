@@ -38,7 +38,7 @@ count_log() {
 		p=${ok:-0} f=$((${fail:-0} + ${to:-0})) s=${skip:-0}
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-	stage_count="$p passed, $f failed${s:+, $s skipped}"
+	stage_count="$p passed, $f failed"; [ "$s" -gt 0 ] && stage_count+=", $s skipped"
 }
 
 # run_meson NAME BUILDDIR "SETUP ARGS" "TEST ARGS": build output goes to
