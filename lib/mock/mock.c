@@ -341,6 +341,7 @@ IOPF_EXPORT int iopf_mock_new(const struct iopf_mock_opts *opts,
 	case IOPF_MOCK_KERNEL_6_12:
 	case IOPF_MOCK_KERNEL_6_13:
 	case IOPF_MOCK_KERNEL_6_15:
+	case IOPF_MOCK_KERNEL_7_3:
 		break;
 	default:
 		return -EINVAL;
@@ -424,7 +425,8 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 }
 
 /* The flags iommufd_hwpt_paging_alloc() takes (valid_flags). FAULT_ID_VALID
- * joined in 6.13, ALLOC_PASID in 6.15. */
+ * joined in 6.13, ALLOC_PASID in 6.15 (see tests/kernel/kt-abi.c for what
+ * is known of that date). 7.3 takes the same flags (hw_pagetable.c). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
 	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |

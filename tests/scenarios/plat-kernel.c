@@ -8,15 +8,15 @@
 #include "plat.h"
 
 const char plat_name[] = "kernel";
-const bool plat_multi_record = false;
 
 struct plat {
 	struct iopf_ctx *ctx;
+	int kernel, patched;
 	struct kt_mock devs[PLAT_MAX_DEVS];
 	unsigned int ndevs;
 };
 
-int plat_open(struct plat **out)
+int plat_open(struct plat **out, int kernel)
 {
 	struct plat *p = calloc(1, sizeof(*p));
 	int rc;
@@ -26,6 +26,13 @@ int plat_open(struct plat **out)
 	rc = iopf_ctx_open(NULL, &p->ctx);
 	if (rc) {
 		free(p);
+		return rc;
+	}
+	p->kernel = kernel ? kernel : kt_kernel_version();
+	p->patched = kt_patched(iopf_ctx_fd(p->ctx));
+	if (p->kernel < 0 || p->patched < 0) {
+		rc = p->kernel < 0 ? p->kernel : p->patched;
+		plat_close(p);
 		return rc;
 	}
 	*out = p;
@@ -40,6 +47,16 @@ void plat_close(struct plat *p)
 		kt_mock_teardown(&p->devs[i]);
 	iopf_ctx_free(p->ctx);
 	free(p);
+}
+
+int plat_kernel(struct plat *p)
+{
+	return p->kernel;
+}
+
+bool plat_multi_record(struct plat *p)
+{
+	return p->patched == 1;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)
@@ -114,7 +131,44 @@ int plat_detach(struct plat *p, uint32_t dev_id)
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n)
 {
-	if (n != 1)
+	int fd = iopf_ctx_fd(p->ctx), rc = 0;
+
+	if (n == 1 && !p->patched)
+		return kt_trigger_iopf(fd, dev_id, 0, grpid, perm, addr);
+	if (!p->patched)
 		return -EOPNOTSUPP;
-	return kt_trigger_iopf(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm, addr);
+	for (unsigned int i = 0; i < n && !rc; i++)
+		rc = kt_trigger_iopf_flags(fd, dev_id, 0, grpid, perm, addr + 4096ull * i,
+					   i + 1 == n);
+	return rc;
+}
+
+int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		       unsigned int n)
+{
+	int rc = 0;
+
+	if (!p->patched)
+		return -EOPNOTSUPP;
+	for (unsigned int i = 0; i < n && !rc; i++)
+		rc = kt_trigger_iopf_flags(iopf_ctx_fd(p->ctx), dev_id, 0, grpid,
+					   IOPF_PERM_READ, addr + 4096ull * i, 0);
+	return rc;
+}
+
+int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
+{
+	struct kt_resp_stats st;
+	int rc;
+
+	if (!p->patched)
+		return -EOPNOTSUPP;
+	rc = kt_resp_stats(iopf_ctx_fd(p->ctx), dev_id, &st, 0);
+	if (rc)
+		return rc;
+	r->success = st.success;
+	r->invalid = st.invalid;
+	r->other = st.failure;
+	r->total = st.total;
+	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One list of scenarios, two platforms: the library's mock kernel
- * (plat-mock.c, suite 'unit') and Linux 6.12 with the kernel's own mock IOMMU
- * (plat-kernel.c, the real-kernel tier). The scenarios use the public API
+ * (plat-mock.c, suite 'unit', in its 6.12 or 7.3 mode) and Linux 6.12 or 7.3
+ * with the kernel's own mock IOMMU (plat-kernel.c, the real-kernel tier). The scenarios use the public API
  * only; the platform only makes devices, attaches them and makes them fault,
  * which a VMM's real device and VFIO would do.
  */
@@ -19,10 +19,20 @@
 struct plat;
 
 extern const char plat_name[]; /* "mock" or "kernel" */
-/* The kernel's mock IOMMU reports one-record groups only. */
-extern const bool plat_multi_record;
 
-int plat_open(struct plat **out);
+/*
+ * @kernel: the kernel whose behaviour the scenarios expect, as major * 100 +
+ * minor (612, 703), 0 for the default: on the mock, the mode it emulates (0:
+ * 6.12); on the kernel, 0 is the running kernel's version (uname), and any
+ * other value is taken as given, so that an expectation set for another
+ * kernel fails there.
+ */
+int plat_open(struct plat **out, int kernel);
+/* The version the scenarios derive their expectations from. */
+int plat_kernel(struct plat *p);
+/* Multi-record groups, partial groups and response counts: the mock, and
+ * the kernel with libiopf's test patches (kt_patched()). */
+bool plat_multi_record(struct plat *p);
 void plat_close(struct plat *p);
 struct iopf_ctx *plat_ctx(struct plat *p);
 /* A device with an IOAS and a NEST_PARENT HWPT of its own. */
@@ -37,5 +47,16 @@ int plat_detach(struct plat *p, uint32_t dev_id);
 /* One group of n records (n > 1 only where plat_multi_record). */
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n);
+/* n records of a group whose last record never comes (the kernel holds them
+ * and drops them at detach, unanswered): the patched kernel only. */
+int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid,
+		       uint64_t addr, unsigned int n);
+
+/* The page responses device dev_id saw (the kernel's counts, or on the mock
+ * the sum over the groups it was triggered with). */
+struct plat_resp {
+	uint64_t success, invalid, other, total;
+};
+int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r);
 
 #endif

@@ -6,7 +6,12 @@
  * and the program exits non-zero if any failed. Where the two platforms must
  * differ, the scenario says so where it branches on plat_name.
  *
- *   scenarios [--engine uring|plain] [--only NAME] [--faults N]
+ *   scenarios [--engine uring|plain] [--only NAME] [--faults N] [--kernel 6.12|7.3]
+ *
+ * What a scenario expects comes from the kernel it runs on (plat_kernel(): the
+ * mock's mode, or uname on the real kernel) and from iopf_ctx_probe(), never
+ * from a fixed version. --kernel on the real kernel sets the expectation of
+ * another one, and then the scenarios that differ between the two fail.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +28,7 @@ struct env {
 	struct plat *p;
 	struct iopf_ctx *ctx;
 	struct iopf_engine *e;
-	int kind;
+	int kind, kernel;
 	unsigned long faults;
 	char why[256];
 };
@@ -180,12 +185,15 @@ static int sc_probe(struct env *env)
 	uint64_t feat = 0;
 	int rc = iopf_ctx_probe(env->ctx, &feat);
 
+	int k = plat_kernel(env->p);
+	bool veventq = k >= 615; /* IOMMU_VEVENTQ_ALLOC came in 6.15 */
+
 	CHECK(env, rc == 0, "probe: %s (%s)", strerror(-rc), iopf_ctx_errmsg(env->ctx));
 	CHECK(env, (feat & (IOPF_FEAT_FAULT_QUEUE | IOPF_FEAT_HWPT_FAULT_ID)) ==
 			   (IOPF_FEAT_FAULT_QUEUE | IOPF_FEAT_HWPT_FAULT_ID),
 	      "features 0x%llx", (unsigned long long)feat);
-	/* Both are 6.12: no vEVENTQ (6.15). */
-	CHECK(env, !(feat & IOPF_FEAT_VEVENTQ), "veventq on 6.12?");
+	CHECK(env, !!(feat & IOPF_FEAT_VEVENTQ) == veventq, "vEVENTQ %s on %d.%d",
+	      feat & IOPF_FEAT_VEVENTQ ? "reported" : "not reported", k / 100, k % 100);
 	return 0;
 }
 
@@ -267,24 +275,56 @@ static int sc_empty(struct env *env)
 	return qdev_free(env, &d, true);
 }
 
-/* 6.12 takes a fault id on nested HWPTs only: a paging one gets the
- * library's clear error. */
+/*
+ * Before 6.13 a fault id goes on nested HWPTs only: a paging one gets the
+ * library's clear error. From 6.13 (7.3 measured) a paging HWPT reports into
+ * the queue, end to end: the demand-paging case.
+ */
 static int sc_paging(struct env *env)
 {
 	struct outcomes o = { 0 };
 	struct qdev d = { .o = &o };
 	struct iopf_hwpt_args a = { .size = sizeof(a) };
+	struct iopf_group *g;
+	struct iopf_stats st;
 	uint32_t hwpt = 0;
-	int rc;
+	int k = plat_kernel(env->p), rc;
 
 	if (qdev_new(env, &d, NULL, NULL))
 		return -1;
 	a.dev_id = d.dev;
 	a.pt_id = plat_ioas(env->p, d.dev);
 	rc = iopf_hwpt_alloc(env->ctx, d.q, &a, &hwpt);
-	CHECK(env, rc == -EOPNOTSUPP, "paging HWPT with a fault id: %d", rc);
-	CHECK(env, strstr(iopf_ctx_errmsg(env->ctx), "6.13") != NULL,
-	      "message: %s", iopf_ctx_errmsg(env->ctx));
+	if (k < 613) {
+		CHECK(env, rc == -EOPNOTSUPP, "paging HWPT with a fault id on %d.%d: %d",
+		      k / 100, k % 100, rc);
+		CHECK(env, strstr(iopf_ctx_errmsg(env->ctx), "6.13") != NULL, "message: %s",
+		      iopf_ctx_errmsg(env->ctx));
+		return qdev_free(env, &d, true);
+	}
+	CHECK(env, rc == 0, "paging HWPT with a fault id on %d.%d: %d (%s)", k / 100, k % 100,
+	      rc, iopf_ctx_errmsg(env->ctx));
+	rc = plat_attach(env->p, d.dev, hwpt);
+	CHECK(env, !rc, "attach to the paging HWPT: %s", strerror(-rc));
+	for (unsigned int i = 0; i < 16; i++) {
+		rc = plat_fault(env->p, d.dev, i, 0x200000ull + (i << 12), IOPF_PERM_WRITE, 1);
+		CHECK(env, !rc, "fault: %s", strerror(-rc));
+		if (pull_n(env, &g, 1))
+			return -1;
+		CHECK(env, iopf_group_fault(g, 0)->addr == 0x200000ull + (i << 12) &&
+				   iopf_group_fault(g, 0)->dev_id == d.dev,
+		      "fault %u: addr 0x%llx", i,
+		      (unsigned long long)iopf_group_fault(g, 0)->addr);
+		CHECK(env, !iopf_group_respond(g, IOPF_RESP_SUCCESS), "respond");
+	}
+	CHECK(env, !iopf_engine_flush(env->e), "flush");
+	get_stats(d.q, &st);
+	CHECK(env, st.answers_success == 16 && o.ok == 16, "taken %llu, callback %u of 16",
+	      (unsigned long long)st.answers_success, o.ok);
+	rc = plat_detach(env->p, d.dev);
+	CHECK(env, !rc, "detach: %s", strerror(-rc));
+	CHECK(env, !iopf_destroy(env->ctx, hwpt), "destroy the paging HWPT");
+	CHECK(env, !plat_attach(env->p, d.dev, d.hwpt), "attach back");
 	return qdev_free(env, &d, true);
 }
 
@@ -591,8 +631,8 @@ static int sc_grow(struct env *env)
 	struct iopf_stats st;
 	int rc;
 
-	if (!plat_multi_record)
-		return fail(env, "N/A: the kernel's mock IOMMU makes one-record groups only");
+	if (!plat_multi_record(env->p))
+		return fail(env, "N/A: a stock kernel's mock IOMMU makes one-record groups only");
 	if (qdev_new(env, &d, &qo, NULL))
 		return -1;
 	rc = plat_fault(env->p, d.dev, 7, 0x40000, IOPF_PERM_WRITE, 5);
@@ -610,6 +650,125 @@ static int sc_grow(struct env *env)
 	return qdev_free(env, &d, true);
 }
 
+/*
+ * Groups of 1 to 64 records on two devices of one queue, their records
+ * interleaved (on the patched kernel record by record, on the mock group by
+ * group: it delivers whole groups only), each answered with a code the
+ * handler picks; then partial groups at a detach, which the kernel drops
+ * without delivering them. Every group triggered whole must be answered
+ * exactly once with the chosen code, as the device saw it.
+ */
+static int sc_multi(struct env *env)
+{
+	struct outcomes o = { 0 };
+	struct qdev d[2] = { { .o = &o }, { .o = &o } };
+	struct plat_resp want[2], got;
+	struct iopf_group *gs[16];
+	bool partial;
+	int rc;
+
+	if (!plat_multi_record(env->p))
+		return fail(env, "N/A: a stock kernel's mock IOMMU makes one-record groups only");
+	memset(want, 0, sizeof(want));
+	if (qdev_new(env, &d[0], NULL, NULL) || qdev_new(env, &d[1], NULL, d[0].q))
+		return -1;
+	partial = plat_fault_partial(env->p, d[0].dev, 500, 0x7000000, 0) == 0;
+	for (unsigned int k0 = 1; k0 <= 64; k0 += 8) {
+		for (unsigned int k = k0; k < k0 + 8; k++) {
+			unsigned int n[2] = { k, 65 - k };
+			uint64_t base[2] = { (uint64_t)k << 24, (0x100ull + k) << 24 };
+
+			if (!partial) {
+				for (int j = 0; j < 2; j++) {
+					rc = plat_fault(env->p, d[j].dev, k, base[j], IOPF_PERM_READ,
+							n[j]);
+					CHECK(env, !rc, "fault: %s", strerror(-rc));
+				}
+				continue;
+			}
+			for (unsigned int i = 0; i < 64; i++)
+				for (int j = 0; j < 2; j++) {
+					if (i + 1 < n[j])
+						rc = plat_fault_partial(env->p, d[j].dev, k,
+									base[j] + 4096ull * i, 1);
+					else if (i + 1 == n[j])
+						rc = plat_fault(env->p, d[j].dev, k,
+								base[j] + 4096ull * i, IOPF_PERM_READ, 1);
+					else
+						continue;
+					CHECK(env, !rc, "record %u of %u: %s", i, n[j], strerror(-rc));
+				}
+		}
+		if (pull_n(env, gs, 16))
+			return -1;
+		for (int i = 0; i < 16; i++) {
+			const struct iopf_fault *f = iopf_group_fault(gs[i], 0);
+			int j = f->dev_id == d[1].dev;
+			unsigned int k = f->grpid, n = j ? 65 - k : k;
+			uint32_t code = (k + (unsigned int)j) % 3 ? IOPF_RESP_SUCCESS : IOPF_RESP_INVALID;
+
+			CHECK(env, k >= k0 && k < k0 + 8, "grpid %u", k);
+			CHECK(env, iopf_group_count(gs[i]) == n, "dev %d group %u: %u records of %u", j,
+			      k, iopf_group_count(gs[i]), n);
+			for (unsigned int r = 0; r < n; r++)
+				CHECK(env, iopf_group_fault(gs[i], r)->addr ==
+						   (j ? (0x100ull + k) << 24 : (uint64_t)k << 24) + 4096ull * r,
+				      "dev %d group %u record %u: addr 0x%llx", j, k, r,
+				      (unsigned long long)iopf_group_fault(gs[i], r)->addr);
+			CHECK(env, !!(iopf_group_fault(gs[i], n - 1)->flags & IOPF_FAULT_LAST_PAGE),
+			      "no LAST_PAGE on the last record");
+			CHECK(env, !iopf_group_respond(gs[i], code), "respond");
+			if (code == IOPF_RESP_SUCCESS)
+				want[j].success++;
+			else
+				want[j].invalid++;
+			want[j].total++;
+		}
+		CHECK(env, !iopf_engine_flush(env->e), "flush");
+	}
+	if (partial) {
+		/* Held: device 1's group completes later; device 0's never
+		 * does and goes at the detach, never delivered or answered. */
+		CHECK(env, !plat_fault_partial(env->p, d[0].dev, 200, 0x9000000, 3), "partial");
+		CHECK(env, !plat_fault_partial(env->p, d[1].dev, 201, 0xa000000, 2), "partial");
+		CHECK(env, iopf_engine_wait(env->e, 100) == 0 &&
+				   iopf_engine_pull(env->e, gs, 16) == 0,
+		      "a partial group was delivered");
+		rc = plat_detach(env->p, d[0].dev);
+		CHECK(env, !rc, "detach: %s", strerror(-rc));
+		CHECK(env, !plat_fault(env->p, d[1].dev, 201, 0xa002000, IOPF_PERM_READ, 1), "last");
+		if (pull_n(env, gs, 1))
+			return -1;
+		CHECK(env, iopf_group_count(gs[0]) == 3 && iopf_group_fault(gs[0], 0)->grpid == 201,
+		      "held group: %u records, grpid %u", iopf_group_count(gs[0]),
+		      iopf_group_fault(gs[0], 0)->grpid);
+		CHECK(env, !iopf_group_respond(gs[0], IOPF_RESP_SUCCESS), "respond");
+		want[1].success++;
+		want[1].total++;
+		CHECK(env, !iopf_engine_flush(env->e), "flush");
+		CHECK(env, iopf_engine_wait(env->e, 100) == 0 &&
+				   iopf_engine_pull(env->e, gs, 16) == 0,
+		      "the dropped partial group was delivered");
+		CHECK(env, !plat_attach(env->p, d[0].dev, d[0].hwpt), "attach again");
+	}
+	for (int j = 0; j < 2; j++) {
+		rc = plat_resp(env->p, d[j].dev, &got);
+		CHECK(env, !rc, "response counts: %s", strerror(-rc));
+		CHECK(env, got.success == want[j].success && got.invalid == want[j].invalid &&
+				   !got.other && got.total == want[j].total,
+		      "dev %d saw %llu success %llu invalid %llu other (%llu), want %llu %llu 0 (%llu)",
+		      j, (unsigned long long)got.success, (unsigned long long)got.invalid,
+		      (unsigned long long)got.other, (unsigned long long)got.total,
+		      (unsigned long long)want[j].success, (unsigned long long)want[j].invalid,
+		      (unsigned long long)want[j].total);
+	}
+	CHECK(env, o.ok == want[0].total + want[1].total && o.n == o.ok, "callback: %u taken of %u",
+	      o.ok, o.n);
+	if (qdev_free(env, &d[0], false))
+		return -1;
+	return qdev_free(env, &d[1], true);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct env *env);
@@ -618,22 +777,22 @@ static const struct {
 	{ "paging", sc_paging },     { "stale", sc_stale },	  { "teardown", sc_teardown },
 	{ "busy", sc_busy },	     { "deadline", sc_deadline }, { "queues", sc_queues },
 	{ "reuse", sc_reuse },	     { "callback", sc_callback },
-	{ "grow", sc_grow },
+	{ "grow", sc_grow },	     { "multi-record", sc_multi },
 };
 
-static int run(int kind, const char *only, unsigned long faults)
+static int run(int kind, const char *only, unsigned long faults, int kernel)
 {
 	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = (uint32_t)kind };
 	const char *ename = kind == IOPF_ENGINE_URING ? "uring" : "plain";
 	int failed = 0;
 
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
-		struct env env = { .kind = kind, .faults = faults };
-		int rc;
+		struct env env = { .kind = kind, .faults = faults, .kernel = kernel };
+		int rc, k;
 
 		if (only && strcmp(only, scenarios[i].name))
 			continue;
-		rc = plat_open(&env.p);
+		rc = plat_open(&env.p, kernel);
 		if (rc) {
 			printf("scenario %s %s: FAIL platform: %s\n", scenarios[i].name, ename,
 			       strerror(-rc));
@@ -650,14 +809,16 @@ static int run(int kind, const char *only, unsigned long faults)
 			continue;
 		}
 		rc = scenarios[i].fn(&env);
+		k = plat_kernel(env.p);
 		if (!rc)
-			printf("scenario %s %s on %s: PASS\n", scenarios[i].name, ename, plat_name);
+			printf("scenario %s %s on %s %d.%d: PASS\n", scenarios[i].name, ename,
+			       plat_name, k / 100, k % 100);
 		else if (!strncmp(env.why, "N/A", 3))
-			printf("scenario %s %s on %s: %s\n", scenarios[i].name, ename, plat_name,
-			       env.why);
+			printf("scenario %s %s on %s %d.%d: %s\n", scenarios[i].name, ename,
+			       plat_name, k / 100, k % 100, env.why);
 		else {
-			printf("scenario %s %s on %s: FAIL %s\n", scenarios[i].name, ename,
-			       plat_name, env.why);
+			printf("scenario %s %s on %s %d.%d: FAIL %s\n", scenarios[i].name, ename,
+			       plat_name, k / 100, k % 100, env.why);
 			failed++;
 		}
 		fflush(stdout);
@@ -673,13 +834,16 @@ int main(int argc, char **argv)
 		{ "engine", required_argument, NULL, 'e' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "faults", required_argument, NULL, 'f' },
+		{ "kernel", required_argument, NULL, 'k' },
 		{ 0 },
 	};
 	const char *only = NULL;
 	unsigned long faults = 10000;
+	unsigned int major, minor;
+	int kernel = 0;
 	int kinds[2] = { IOPF_ENGINE_URING, IOPF_ENGINE_PLAIN }, nk = 2, opt, failed = 0;
 
-	while ((opt = getopt_long(argc, argv, "e:o:f:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "e:o:f:k:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			nk = 1;
@@ -693,13 +857,20 @@ int main(int argc, char **argv)
 			if (faults < 64)
 				faults = 64;
 			break;
+		case 'k':
+			if (sscanf(optarg, "%u.%u", &major, &minor) != 2 || minor > 99 || major > 99) {
+				fprintf(stderr, "scenarios: --kernel %s: want e.g. 6.12 or 7.3\n", optarg);
+				return 2;
+			}
+			kernel = (int)(major * 100 + minor);
+			break;
 		default:
-			fprintf(stderr, "usage: scenarios [--engine uring|plain] [--only NAME] [--faults N]\n");
+			fprintf(stderr, "usage: scenarios [--engine uring|plain] [--only NAME] [--faults N] [--kernel 6.12|7.3]\n");
 			return 2;
 		}
 	}
 	for (int i = 0; i < nk; i++)
-		failed += run(kinds[i], only, faults);
+		failed += run(kinds[i], only, faults, kernel);
 	printf("scenarios on %s: %s\n", plat_name, failed ? "FAILED" : "all passed");
 	return failed ? 1 : 0;
 }
