@@ -3,7 +3,7 @@
  * The mock kernel: the instance, its object ids, devices and HWPTs, and the
  * ioctl dispatcher. It follows drivers/iommu/iommufd/main.c (the size rules of
  * iommufd_fops_ioctl()), hw_pagetable.c (iommufd_hwpt_alloc()) and device.c of
- * Linux 6.12, with the differences of 6.10, 6.13 and 6.15 where a mock is
+ * Linux 6.12, with the differences of 6.10, 6.13, 6.15 and 7.3 where a mock is
  * asked to be one of those. Fault objects live in mock-fault.c, failure
  * injection in mock-inject.c.
  *
