@@ -3,7 +3,6 @@
  * (built against the test kernel's own iommufd_test.h). */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 
 #include "kt-helper.h"
 #include "plat.h"
@@ -172,26 +171,4 @@ int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 	r->other = st.failure;
 	r->total = st.total;
 	return 0;
-}
-
-int plat_viommu(struct plat *p, uint32_t dev_id, uint32_t *viommu_id)
-{
-#ifdef IOMMU_VIOMMU_ALLOC
-	struct kt_mock *m = find(p, dev_id);
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
-		.dev_id = dev_id,
-	};
-
-	if (!m)
-		return -ENOENT;
-	cmd.hwpt_id = m->parent_id;
-	if (ioctl(iopf_ctx_fd(p->ctx), IOMMU_VIOMMU_ALLOC, &cmd))
-		return -errno;
-	*viommu_id = cmd.out_viommu_id;
-	return 0;
-#else
-	return -EOPNOTSUPP; /* this kernel's headers have no vIOMMU (6.12) */
-#endif
 }

@@ -200,8 +200,3 @@ int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 	}
 	return 0;
 }
-
-int plat_viommu(struct plat *p, uint32_t dev_id, uint32_t *viommu_id)
-{
-	return -EOPNOTSUPP;
-}

@@ -52,11 +52,6 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid,
 		       uint64_t addr, unsigned int n);
 
-/* A vIOMMU (type SELFTEST) on dev's NEST_PARENT HWPT, for nested HWPTs whose
- * pt_id it is; the caller destroys it. -EOPNOTSUPP: the mock (no vIOMMU
- * objects) or a kernel without IOMMU_VIOMMU_ALLOC. */
-int plat_viommu(struct plat *p, uint32_t dev_id, uint32_t *viommu_id);
-
 /* The page responses device dev_id saw (the kernel's counts, or on the mock
  * the sum over the groups it was triggered with). */
 struct plat_resp {
