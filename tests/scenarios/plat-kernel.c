@@ -11,11 +11,12 @@ const char plat_name[] = "kernel";
 
 struct plat {
 	struct iopf_ctx *ctx;
+	int kernel, patched;
 	struct kt_mock devs[PLAT_MAX_DEVS];
 	unsigned int ndevs;
 };
 
-int plat_open(struct plat **out)
+int plat_open(struct plat **out, int kernel)
 {
 	struct plat *p = calloc(1, sizeof(*p));
 	int rc;
@@ -25,6 +26,13 @@ int plat_open(struct plat **out)
 	rc = iopf_ctx_open(NULL, &p->ctx);
 	if (rc) {
 		free(p);
+		return rc;
+	}
+	p->kernel = kernel ? kernel : kt_kernel_version();
+	p->patched = kt_patched(iopf_ctx_fd(p->ctx));
+	if (p->kernel < 0 || p->patched < 0) {
+		rc = p->kernel < 0 ? p->kernel : p->patched;
+		plat_close(p);
 		return rc;
 	}
 	*out = p;
@@ -43,7 +51,12 @@ void plat_close(struct plat *p)
 
 int plat_kernel(struct plat *p)
 {
-	return kt_kernel_version();
+	return p->kernel;
+}
+
+bool plat_multi_record(struct plat *p)
+{
+	return p->patched == 1;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)
@@ -115,57 +128,47 @@ int plat_detach(struct plat *p, uint32_t dev_id)
 	return m ? kt_mock_domain_replace(m->fd, m->stdev_id, m->parent_id) : -ENOENT;
 }
 
-bool plat_multi_record(struct plat *p)
-{
-	return kt_patched(iopf_ctx_fd(p->ctx)) == 1;
-}
-
-/* Records addr, addr + 4096, ...; the last one with LAST_PAGE if last. */
-static int records(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
-		   uint32_t perm, unsigned int n, int last)
-{
-	int rc = 0;
-
-	for (unsigned int i = 0; i < n && !rc; i++)
-		rc = kt_trigger_iopf_flags(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm,
-					   addr + 4096ull * i, last && i == n - 1);
-	return rc;
-}
-
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n)
 {
-	if (n == 1)
-		return kt_trigger_iopf(iopf_ctx_fd(p->ctx), dev_id, 0, grpid, perm, addr);
-	if (!n || n > 64)
-		return -EINVAL;
-	if (!plat_multi_record(p))
+	int fd = iopf_ctx_fd(p->ctx), rc = 0;
+
+	if (n == 1 && !p->patched)
+		return kt_trigger_iopf(fd, dev_id, 0, grpid, perm, addr);
+	if (!p->patched)
 		return -EOPNOTSUPP;
-	return records(p, dev_id, grpid, addr, perm, n, 1);
+	for (unsigned int i = 0; i < n && !rc; i++)
+		rc = kt_trigger_iopf_flags(fd, dev_id, 0, grpid, perm, addr + 4096ull * i,
+					   i + 1 == n);
+	return rc;
 }
 
-int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
-		 uint32_t perm, unsigned int n)
+int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		       unsigned int n)
 {
-	if (!plat_multi_record(p))
+	int rc = 0;
+
+	if (!p->patched)
 		return -EOPNOTSUPP;
-	return records(p, dev_id, grpid, addr, perm, n, 0);
+	for (unsigned int i = 0; i < n && !rc; i++)
+		rc = kt_trigger_iopf_flags(iopf_ctx_fd(p->ctx), dev_id, 0, grpid,
+					   IOPF_PERM_READ, addr + 4096ull * i, 0);
+	return rc;
 }
 
-int plat_resp(struct plat *p, struct plat_resp *r)
+int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 {
-	*r = (struct plat_resp){ 0 };
-	if (!plat_multi_record(p))
-		return -EOPNOTSUPP;
-	for (unsigned int i = 0; i < p->ndevs; i++) {
-		struct kt_resp_stats st;
-		int rc = kt_resp_stats(iopf_ctx_fd(p->ctx), p->devs[i].idev_id, &st, 0);
+	struct kt_resp_stats st;
+	int rc;
 
-		if (rc)
-			return rc;
-		r->success += st.success;
-		r->invalid += st.invalid;
-		r->other += st.failure;
-	}
+	if (!p->patched)
+		return -EOPNOTSUPP;
+	rc = kt_resp_stats(iopf_ctx_fd(p->ctx), dev_id, &st, 0);
+	if (rc)
+		return rc;
+	r->success = st.success;
+	r->invalid = st.invalid;
+	r->other = st.failure;
+	r->total = st.total;
 	return 0;
 }

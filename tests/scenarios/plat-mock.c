@@ -9,10 +9,18 @@
 
 const char plat_name[] = "mock";
 
+/* The groups triggered, by device, for plat_resp(). */
+#define PLAT_MAX_GROUPS 65536
+
 struct plat {
 	struct iopf_mock *mock;
+	int kernel;
+	unsigned int ngroups;
+	struct {
+		uint32_t dev;
+		uint64_t id;
+	} groups[PLAT_MAX_GROUPS];
 	struct iopf_ctx *ctx;
-	int kernel; /* IOPF_MOCK_KERNEL_*: 612, 613, 615 */
 	uint32_t ioas;
 	struct {
 		uint32_t id, parent;
@@ -22,25 +30,15 @@ struct plat {
 
 static const uint32_t stage1 = 0xbadbeef;
 
-int plat_open(struct plat **out)
+int plat_open(struct plat **out, int kernel)
 {
+	struct iopf_mock_opts mo = { .size = sizeof(mo), .kernel = (uint32_t)kernel };
 	struct plat *p = calloc(1, sizeof(*p));
 	int rc;
 
 	if (!p)
 		return -ENOMEM;
-	const char *k = getenv("IOPF_SCENARIO_KERNEL");
-	struct iopf_mock_opts mo = { .size = sizeof(mo), .kernel = IOPF_MOCK_KERNEL_6_12 };
-
-	if (k && !strcmp(k, "6.13"))
-		mo.kernel = IOPF_MOCK_KERNEL_6_13;
-	else if (k && !strcmp(k, "6.15"))
-		mo.kernel = IOPF_MOCK_KERNEL_6_15;
-	else if (k && strcmp(k, "6.12")) {
-		free(p);
-		return -EINVAL;
-	}
-	p->kernel = (int)mo.kernel;
+	p->kernel = kernel ? kernel : IOPF_MOCK_KERNEL_6_12;
 	rc = iopf_mock_new(&mo, &p->mock);
 	if (!rc)
 		rc = iopf_mock_ctx_new(p->mock, &p->ctx);
@@ -66,6 +64,11 @@ void plat_close(struct plat *p)
 int plat_kernel(struct plat *p)
 {
 	return p->kernel;
+}
+
+bool plat_multi_record(struct plat *p)
+{
+	return true;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)
@@ -143,6 +146,7 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n)
 {
 	struct iopf_mock_fault f[64];
+	int rc;
 
 	if (!n || n > 64)
 		return -EINVAL;
@@ -151,30 +155,48 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 		f[i].addr = addr + 4096ull * i;
 		f[i].perm = perm;
 	}
-	return iopf_mock_trigger(p->mock, dev_id, grpid, f, n, NULL);
+	if (p->ngroups == PLAT_MAX_GROUPS)
+		return -ENOSPC;
+	rc = iopf_mock_trigger(p->mock, dev_id, grpid, f, n, &p->groups[p->ngroups].id);
+	if (rc)
+		return rc;
+	p->groups[p->ngroups++].dev = dev_id;
+	return 0;
 }
 
-bool plat_multi_record(struct plat *p)
-{
-	return true;
-}
-
-/* The mock delivers whole groups only (iopf_mock_trigger). */
-int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
-		 uint32_t perm, unsigned int n)
+/* The mock delivers whole groups only: it has no partial ones. */
+int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
+		       unsigned int n)
 {
 	return -EOPNOTSUPP;
 }
 
-int plat_resp(struct plat *p, struct plat_resp *r)
+int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 {
-	struct iopf_mock_stats st = { .size = sizeof(st) };
-	int rc = iopf_mock_stats(p->mock, &st);
+	memset(r, 0, sizeof(*r));
+	for (unsigned int i = 0; i < p->ngroups; i++) {
+		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
+		int rc;
 
-	if (rc)
-		return rc;
-	r->success = st.answered_success;
-	r->invalid = st.answered_invalid + st.auto_detach + st.auto_teardown;
-	r->other = 0;
+		if (p->groups[i].dev != dev_id)
+			continue;
+		rc = iopf_mock_group_info(p->mock, p->groups[i].id, &gi);
+		if (rc)
+			return rc;
+		if (gi.state == IOPF_MOCK_GROUP_ANSWERED) {
+			if (gi.code == IOPF_RESP_SUCCESS)
+				r->success++;
+			else if (gi.code == IOPF_RESP_INVALID)
+				r->invalid++;
+			else
+				r->other++;
+		} else if (gi.state == IOPF_MOCK_GROUP_AUTO_DETACH ||
+			   gi.state == IOPF_MOCK_GROUP_AUTO_TEARDOWN) {
+			r->invalid++;
+		} else {
+			continue;
+		}
+		r->total++;
+	}
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One list of scenarios, two platforms: the library's mock kernel
- * (plat-mock.c, suite 'unit') and Linux 6.12 or 7.3 with the kernel's own mock IOMMU
- * (plat-kernel.c, the real-kernel tier). The scenarios use the public API
+ * (plat-mock.c, suite 'unit', in its 6.12 or 7.3 mode) and Linux 6.12 or 7.3
+ * with the kernel's own mock IOMMU (plat-kernel.c, the real-kernel tier). The scenarios use the public API
  * only; the platform only makes devices, attaches them and makes them fault,
  * which a VMM's real device and VFIO would do.
  */
@@ -19,16 +19,20 @@
 struct plat;
 
 extern const char plat_name[]; /* "mock" or "kernel" */
-/* Groups of more than one record: always on the mock; on a real kernel only with
- * the tier's selftest patch (TRIGGER_IOPF_FLAGS), stock kernels set LAST_PAGE on
- * every record. */
-bool plat_multi_record(struct plat *p);
 
-int plat_open(struct plat **out);
-/* The kernel whose rules apply, as major * 100 + minor (612, 703): the running
- * kernel on the kernel platform, the mock's mode (IOPF_SCENARIO_KERNEL=6.12,
- * 6.13 or 6.15; default 6.12) on the mock. */
+/*
+ * @kernel: the kernel whose behaviour the scenarios expect, as major * 100 +
+ * minor (612, 703), 0 for the default: on the mock, the mode it emulates (0:
+ * 6.12); on the kernel, 0 is the running kernel's version (uname), and any
+ * other value is taken as given, so that an expectation set for another
+ * kernel fails there.
+ */
+int plat_open(struct plat **out, int kernel);
+/* The version the scenarios derive their expectations from. */
 int plat_kernel(struct plat *p);
+/* Multi-record groups, partial groups and response counts: the mock, and
+ * the kernel with libiopf's test patches (kt_patched()). */
+bool plat_multi_record(struct plat *p);
 void plat_close(struct plat *p);
 struct iopf_ctx *plat_ctx(struct plat *p);
 /* A device with an IOAS and a NEST_PARENT HWPT of its own. */
@@ -43,19 +47,16 @@ int plat_detach(struct plat *p, uint32_t dev_id);
 /* One group of n records (n > 1 only where plat_multi_record). */
 int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	       uint32_t perm, unsigned int n);
+/* n records of a group whose last record never comes (the kernel holds them
+ * and drops them at detach, unanswered): the patched kernel only. */
+int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid,
+		       uint64_t addr, unsigned int n);
 
-/* What the devices saw, summed over the platform's devices: page responses by
- * code, the kernel's automatic INVALID answers at detach included (on the kernel:
- * the patched driver's counts; on the mock: its answer log). -EOPNOTSUPP where
- * they cannot be seen (a stock kernel). */
+/* The page responses device dev_id saw (the kernel's counts, or on the mock
+ * the sum over the groups it was triggered with). */
 struct plat_resp {
-	uint64_t success, invalid, other;
+	uint64_t success, invalid, other, total;
 };
-int plat_resp(struct plat *p, struct plat_resp *r);
-/* n records of group grpid without the last one: a partial group the kernel
- * holds until its last record and drops when the device detaches. -EOPNOTSUPP
- * where records cannot be sent one by one (the mock, a stock kernel). */
-int plat_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
-		 uint32_t perm, unsigned int n);
+int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r);
 
 #endif

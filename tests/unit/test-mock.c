@@ -297,6 +297,11 @@ static void test_new_args(void **state)
 		assert_int_equal(iopf_mock_new(&o, &m), 0);
 		iopf_mock_free(m);
 	}
+	o.kernel = IOPF_MOCK_KERNEL_7_3;
+	assert_int_equal(iopf_mock_new(&o, &m), 0);
+	iopf_mock_free(m);
+	o.kernel = 702;
+	assert_int_equal(iopf_mock_new(&o, &m), -EINVAL);
 
 	assert_int_equal(iopf_mock_new(NULL, &m), 0);
 	iopf_mock_free(m);
@@ -668,6 +673,28 @@ static void test_hwpt_kernels(void **state)
 				 x.fault_id, false),
 			      &id),
 			 -EOPNOTSUPP);
+	fx_teardown(&x);
+
+	/* 7.3 (measured on 7.3.4): a paging HWPT reports faults end to end,
+	 * a fault id that names nothing is ENOENT (6.12: EOPNOTSUPP), a nest
+	 * parent with a fault id is still EOPNOTSUPP. */
+	fx_setup_m(&x, mock_new(IOPF_MOCK_KERNEL_7_3, 0, 0));
+	assert_int_equal(hwpt(x.ctx,
+			      hw(FAULT_ID_VALID, x.dev, x.ioas, 99, false),
+			      &id),
+			 -ENOENT);
+	assert_int_equal(hwpt(x.ctx,
+			      hw(FAULT_ID_VALID | NEST_PARENT, x.dev, x.ioas,
+				 x.fault_id, false),
+			      &id),
+			 -EOPNOTSUPP);
+	assert_int_equal(hwpt(x.ctx,
+			      hw(IOMMU_HWPT_ALLOC_PASID | FAULT_ID_VALID, x.dev,
+				 x.ioas, x.fault_id, false),
+			      &id),
+			 0);
+	assert_int_equal(iopf_mock_dev_attach(x.m, x.dev, id), 0);
+	assert_int_equal(trig(&x, x.dev, 1, 1, NULL), 0);
 	fx_teardown(&x);
 }
 
