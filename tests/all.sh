@@ -25,7 +25,7 @@ summary=() # one "stage result count seconds" row per stage
 # the kernel tier, the per-kernel lines "kernel V: N passed, N failed[, N skipped]"
 # (one count per program on each kernel) that run-tier.sh prints.
 count_log() {
-	local name=$1 log=$2 ok fail skip to p=0 f=0 s=0
+	local name=$1 log=$2 ok fail skip to xf p=0 f=0 s=0
 	if [ "$name" = kernel ] && grep -qE '^kernel [0-9.]+: [0-9]+ passed' "$log"; then
 		while read -r a b c; do p=$((p + a)); f=$((f + b)); s=$((s + c)); done < <(
 			sed -nE 's/^kernel [0-9.]+: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/p' "$log" |
@@ -35,7 +35,9 @@ count_log() {
 		fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
 		to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -1)
 		skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-		p=${ok:-0} f=$((${fail:-0} + ${to:-0})) s=${skip:-0}
+		# An expected failure (meson's should_fail: a check shown to fail) passed.
+		xf=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+		p=$((${ok:-0} + ${xf:-0})) f=$((${fail:-0} + ${to:-0})) s=${skip:-0}
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	stage_count="$p passed, $f failed"; [ "$s" -gt 0 ] && stage_count+=", $s skipped"
