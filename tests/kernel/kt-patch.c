@@ -31,29 +31,12 @@
 #include <iommufd_test.h>
 
 #include "kt-helper.h"
+#include "kt-report.h"
 
 #define PROG "patch"
 
-#define STEP(...)                             \
-	do {                                  \
-		printf(PROG ": " __VA_ARGS__); \
-		putchar('\n');                \
-		fflush(stdout);               \
-	} while (0)
 
-#define CHECK(cond, ...)                                                         \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			printf(PROG ": FAIL at %s:%d: %s: ", __FILE__, __LINE__, \
-			       #cond);                                           \
-			printf(__VA_ARGS__);                                     \
-			putchar('\n');                                           \
-			fflush(stdout);                                          \
-			exit(1);                                                 \
-		}                                                                \
-	} while (0)
 
-#define RC(rc) ((rc) ? strerror(-(rc)) : "ok")
 
 #define NREC 16
 

@@ -36,6 +36,7 @@
 #include <libiopf.h>
 
 #include "kt-helper.h"
+#include "kt-report.h"
 
 #define PROG "soak"
 #define NWORKERS 4
@@ -44,19 +45,7 @@
 #define INFLIGHT 256
 #define TAGMAP 65536u
 
-#define CHECK(cond, ...)                                                         \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			printf(PROG ": FAIL at %s:%d: %s: ", __FILE__, __LINE__, \
-			       #cond);                                           \
-			printf(__VA_ARGS__);                                     \
-			putchar('\n');                                           \
-			fflush(stdout);                                          \
-			exit(1);                                                 \
-		}                                                                \
-	} while (0)
 
-#define RC(rc) ((rc) ? strerror(-(rc)) : "ok")
 
 struct soak {
 	/* work queue, engine thread -> workers */

@@ -23,30 +23,13 @@
 #include <iommufd_test.h>
 
 #include "kt-helper.h"
+#include "kt-report.h"
 
 #define PROG "smoke"
 
 static int failures;
 
-#define STEP(...)                             \
-	do {                                  \
-		printf(PROG ": " __VA_ARGS__); \
-		putchar('\n');                \
-		fflush(stdout);               \
-	} while (0)
 
-/* A check that must hold: report and stop. */
-#define CHECK(cond, ...)                                                         \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			printf(PROG ": FAIL at %s:%d: %s: ", __FILE__, __LINE__, \
-			       #cond);                                           \
-			printf(__VA_ARGS__);                                     \
-			putchar('\n');                                           \
-			fflush(stdout);                                          \
-			exit(1);                                                 \
-		}                                                                \
-	} while (0)
 
 /* A check that is reported but lets the rest run (the test still fails at the end). */
 #define EXPECT(cond, ...)                                                        \
@@ -61,7 +44,6 @@ static int failures;
 		}                                                                \
 	} while (0)
 
-#define RC(rc) ((rc) ? strerror(-(rc)) : "ok")
 
 struct expect_fault {
 	uint32_t pasid, grpid, perm;
