@@ -3,7 +3,7 @@
  * The slice of the iommufd uAPI (include/uapi/linux/iommufd.h) that libiopf
  * uses, copied as the library's own definitions: Debian bookworm's
  * linux-libc-dev (6.1) has no linux/iommufd.h, and the library must build
- * anywhere. Layouts are those of Linux 6.12; every size and offset is pinned by
+ * anywhere. Layouts are those of Linux 6.12, and of 7.3 for what 6.12 lacks; every size and offset is pinned by
  * a static assertion below, and the real-kernel tier compares them with the
  * kernel's own header.
  */
@@ -23,6 +23,8 @@ enum {
 	IOMMUFD_CMD_HWPT_ALLOC = 0x89,
 	IOMMUFD_CMD_GET_HW_INFO = 0x8a,
 	IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e,
+	IOMMUFD_CMD_VIOMMU_ALLOC = 0x90,
+	IOMMUFD_CMD_VDEVICE_ALLOC = 0x91,
 	IOMMUFD_CMD_VEVENTQ_ALLOC = 0x93,
 };
 
@@ -31,6 +33,8 @@ enum {
 #define IOMMU_HWPT_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
 #define IOMMU_GET_HW_INFO _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO)
 #define IOMMU_FAULT_QUEUE_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC)
+#define IOMMU_VIOMMU_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VIOMMU_ALLOC)
+#define IOMMU_VDEVICE_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC)
 #define IOMMU_VEVENTQ_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC)
 
 struct iommu_destroy {
@@ -94,7 +98,58 @@ struct iommu_fault_alloc {
 	uint32_t out_fault_fd;
 };
 
-/* 6.15+; only probed for, never allocated, by this version of the library. */
+/* vIOMMU (6.13+), vDEVICE (6.13+), vEVENTQ (6.15+): layouts of Linux 7.3. */
+enum iommu_viommu_type {
+	IOMMU_VIOMMU_TYPE_DEFAULT = 0,
+	IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1,
+	IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2,
+};
+
+struct iommu_viommu_alloc {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t type;
+	uint32_t dev_id;
+	uint32_t hwpt_id;
+	uint32_t out_viommu_id;
+	uint32_t data_len;
+	uint32_t __reserved;
+	uint64_t data_uptr __attribute__((aligned(8)));
+};
+
+struct iommu_vdevice_alloc {
+	uint32_t size;
+	uint32_t viommu_id;
+	uint32_t dev_id;
+	uint32_t out_vdevice_id;
+	uint64_t virt_id __attribute__((aligned(8)));
+};
+
+enum iommu_veventq_flag {
+	IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1u << 0,
+};
+
+/* Before every vEVENT's payload; sequence runs 0..INT_MAX, then 0 again. A
+ * header with LOST_EVENTS and no payload may end a read. */
+struct iommufd_vevent_header {
+	uint32_t flags;
+	uint32_t sequence;
+};
+
+enum iommu_veventq_type {
+	IOMMU_VEVENTQ_TYPE_DEFAULT = 0,
+	IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1,
+	IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV = 2,
+};
+
+struct iommu_vevent_arm_smmuv3 {
+	uint64_t evt[4]; /* little-endian */
+};
+
+struct iommu_vevent_tegra241_cmdqv {
+	uint64_t lvcmdq_err_map[2]; /* little-endian */
+};
+
 struct iommu_veventq_alloc {
 	uint32_t size;
 	uint32_t flags;
@@ -168,7 +223,29 @@ _Static_assert(sizeof(struct iommu_fault_alloc) == 16, "iommu_fault_alloc");
 IOPF_UAPI_CHECK(iommu_fault_alloc, flags, 4);
 IOPF_UAPI_CHECK(iommu_fault_alloc, out_fault_id, 8);
 IOPF_UAPI_CHECK(iommu_fault_alloc, out_fault_fd, 12);
+_Static_assert(sizeof(struct iommu_viommu_alloc) == 40, "iommu_viommu_alloc");
+IOPF_UAPI_CHECK(iommu_viommu_alloc, type, 8);
+IOPF_UAPI_CHECK(iommu_viommu_alloc, dev_id, 12);
+IOPF_UAPI_CHECK(iommu_viommu_alloc, hwpt_id, 16);
+IOPF_UAPI_CHECK(iommu_viommu_alloc, out_viommu_id, 20);
+IOPF_UAPI_CHECK(iommu_viommu_alloc, data_len, 24);
+IOPF_UAPI_CHECK(iommu_viommu_alloc, data_uptr, 32);
+_Static_assert(sizeof(struct iommu_vdevice_alloc) == 24, "iommu_vdevice_alloc");
+IOPF_UAPI_CHECK(iommu_vdevice_alloc, viommu_id, 4);
+IOPF_UAPI_CHECK(iommu_vdevice_alloc, dev_id, 8);
+IOPF_UAPI_CHECK(iommu_vdevice_alloc, out_vdevice_id, 12);
+IOPF_UAPI_CHECK(iommu_vdevice_alloc, virt_id, 16);
+_Static_assert(sizeof(struct iommufd_vevent_header) == 8, "iommufd_vevent_header");
+IOPF_UAPI_CHECK(iommufd_vevent_header, sequence, 4);
+_Static_assert(sizeof(struct iommu_vevent_arm_smmuv3) == 32, "iommu_vevent_arm_smmuv3");
+_Static_assert(sizeof(struct iommu_vevent_tegra241_cmdqv) == 16,
+	       "iommu_vevent_tegra241_cmdqv");
 _Static_assert(sizeof(struct iommu_veventq_alloc) == 32, "iommu_veventq_alloc");
+IOPF_UAPI_CHECK(iommu_veventq_alloc, viommu_id, 8);
+IOPF_UAPI_CHECK(iommu_veventq_alloc, type, 12);
+IOPF_UAPI_CHECK(iommu_veventq_alloc, veventq_depth, 16);
+IOPF_UAPI_CHECK(iommu_veventq_alloc, out_veventq_id, 20);
+IOPF_UAPI_CHECK(iommu_veventq_alloc, out_veventq_fd, 24);
 _Static_assert(sizeof(struct iommu_hwpt_pgfault) == 40, "iommu_hwpt_pgfault");
 IOPF_UAPI_CHECK(iommu_hwpt_pgfault, flags, 0);
 IOPF_UAPI_CHECK(iommu_hwpt_pgfault, dev_id, 4);

@@ -6,9 +6,10 @@
  * first; then the library's names are renamed with macros, its header is
  * included, and each pair is compared with _Static_assert.
  *
- * Names the library has and 6.12 has not are left out, each for its reason:
- * IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_ARM_SMMUV3 (6.14), IOMMU_VEVENTQ_ALLOC
- * and its struct (6.15).
+ * Names the library has and 6.12 has not (IOMMU_HWPT_ALLOC_PASID,
+ * IOMMU_HWPT_DATA_ARM_SMMUV3, the vIOMMU, vDEVICE and vEVENTQ structs and
+ * constants) are compared only with a kernel whose header has them: the 7.3
+ * build of this file (KT_HAS_VIOMMU, from the kernel's IOMMU_VIOMMU_ALLOC).
  *
  * When ALLOC_PASID arrived (this file said 6.14, the mock 6.15; both now say
  * 6.15). What the kernels at hand show: 6.12.118's uapi iommufd.h has no
@@ -98,6 +99,50 @@ K_VAL(IOMMU_PGFAULT_PERM_PRIV);
 K_VAL(IOMMUFD_PAGE_RESP_SUCCESS);
 K_VAL(IOMMUFD_PAGE_RESP_INVALID);
 
+#ifdef IOMMU_VIOMMU_ALLOC
+#define KT_HAS_VIOMMU 1
+K_STRUCT(iommu_viommu_alloc);
+K_STRUCT(iommu_vdevice_alloc);
+K_STRUCT(iommufd_vevent_header);
+K_STRUCT(iommu_vevent_arm_smmuv3);
+K_STRUCT(iommu_vevent_tegra241_cmdqv);
+K_STRUCT(iommu_veventq_alloc);
+K_OFF(iommu_viommu_alloc, flags);
+K_OFF(iommu_viommu_alloc, type);
+K_OFF(iommu_viommu_alloc, dev_id);
+K_OFF(iommu_viommu_alloc, hwpt_id);
+K_OFF(iommu_viommu_alloc, out_viommu_id);
+K_OFF(iommu_viommu_alloc, data_len);
+K_OFF(iommu_viommu_alloc, data_uptr);
+K_OFF(iommu_vdevice_alloc, viommu_id);
+K_OFF(iommu_vdevice_alloc, dev_id);
+K_OFF(iommu_vdevice_alloc, out_vdevice_id);
+K_OFF(iommu_vdevice_alloc, virt_id);
+K_OFF(iommufd_vevent_header, flags);
+K_OFF(iommufd_vevent_header, sequence);
+K_OFF(iommu_veventq_alloc, flags);
+K_OFF(iommu_veventq_alloc, viommu_id);
+K_OFF(iommu_veventq_alloc, type);
+K_OFF(iommu_veventq_alloc, veventq_depth);
+K_OFF(iommu_veventq_alloc, out_veventq_id);
+K_OFF(iommu_veventq_alloc, out_veventq_fd);
+K_VAL(IOMMUFD_CMD_VIOMMU_ALLOC);
+K_VAL(IOMMUFD_CMD_VDEVICE_ALLOC);
+K_VAL(IOMMUFD_CMD_VEVENTQ_ALLOC);
+K_VAL(IOMMU_VIOMMU_ALLOC);
+K_VAL(IOMMU_VDEVICE_ALLOC);
+K_VAL(IOMMU_VEVENTQ_ALLOC);
+K_VAL(IOMMU_HWPT_ALLOC_PASID);
+K_VAL(IOMMU_HWPT_DATA_ARM_SMMUV3);
+K_VAL(IOMMU_VIOMMU_TYPE_DEFAULT);
+K_VAL(IOMMU_VIOMMU_TYPE_ARM_SMMUV3);
+K_VAL(IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV);
+K_VAL(IOMMU_VEVENTQ_FLAG_LOST_EVENTS);
+K_VAL(IOMMU_VEVENTQ_TYPE_DEFAULT);
+K_VAL(IOMMU_VEVENTQ_TYPE_ARM_SMMUV3);
+K_VAL(IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV);
+#endif
+
 /* From here on the names mean the library's. */
 #undef IOMMU_HWPT_DATA_SELFTEST
 #define iommu_destroy lib_iommu_destroy
@@ -136,6 +181,28 @@ K_VAL(IOMMUFD_PAGE_RESP_INVALID);
 #define IOMMU_PGFAULT_PERM_PRIV LIB_IOMMU_PGFAULT_PERM_PRIV
 #define IOMMUFD_PAGE_RESP_SUCCESS LIB_IOMMUFD_PAGE_RESP_SUCCESS
 #define IOMMUFD_PAGE_RESP_INVALID LIB_IOMMUFD_PAGE_RESP_INVALID
+#define iommu_viommu_alloc lib_iommu_viommu_alloc
+#define iommu_vdevice_alloc lib_iommu_vdevice_alloc
+#define iommufd_vevent_header lib_iommufd_vevent_header
+#define iommu_vevent_arm_smmuv3 lib_iommu_vevent_arm_smmuv3
+#define iommu_vevent_tegra241_cmdqv lib_iommu_vevent_tegra241_cmdqv
+#define iommu_viommu_type lib_iommu_viommu_type
+#define iommu_veventq_flag lib_iommu_veventq_flag
+#define iommu_veventq_type lib_iommu_veventq_type
+#define IOMMUFD_CMD_VIOMMU_ALLOC LIB_IOMMUFD_CMD_VIOMMU_ALLOC
+#define IOMMUFD_CMD_VDEVICE_ALLOC LIB_IOMMUFD_CMD_VDEVICE_ALLOC
+#define IOMMU_VIOMMU_TYPE_DEFAULT LIB_IOMMU_VIOMMU_TYPE_DEFAULT
+#define IOMMU_VIOMMU_TYPE_ARM_SMMUV3 LIB_IOMMU_VIOMMU_TYPE_ARM_SMMUV3
+#define IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV LIB_IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV
+#define IOMMU_VEVENTQ_FLAG_LOST_EVENTS LIB_IOMMU_VEVENTQ_FLAG_LOST_EVENTS
+#define IOMMU_VEVENTQ_TYPE_DEFAULT LIB_IOMMU_VEVENTQ_TYPE_DEFAULT
+#define IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 LIB_IOMMU_VEVENTQ_TYPE_ARM_SMMUV3
+#define IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV LIB_IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV
+/* The kernel's ioctl numbers are macros: the library's must not redefine
+ * them (same values; compared below through the K_ copies). */
+#undef IOMMU_VIOMMU_ALLOC
+#undef IOMMU_VDEVICE_ALLOC
+#undef IOMMU_VEVENTQ_ALLOC
 /* The kernel's guard would hide nothing: the library's header has its own. */
 #include "../../lib/uapi/iommufd.h"
 
@@ -211,8 +278,55 @@ SAME_VAL(IOMMU_PGFAULT_PERM_PRIV);
 SAME_VAL(IOMMUFD_PAGE_RESP_SUCCESS);
 SAME_VAL(IOMMUFD_PAGE_RESP_INVALID);
 
+#ifdef KT_HAS_VIOMMU
+SAME_STRUCT(iommu_viommu_alloc);
+SAME_STRUCT(iommu_vdevice_alloc);
+SAME_STRUCT(iommufd_vevent_header);
+SAME_STRUCT(iommu_vevent_arm_smmuv3);
+SAME_STRUCT(iommu_vevent_tegra241_cmdqv);
+SAME_STRUCT(iommu_veventq_alloc);
+SAME_OFF(iommu_viommu_alloc, flags);
+SAME_OFF(iommu_viommu_alloc, type);
+SAME_OFF(iommu_viommu_alloc, dev_id);
+SAME_OFF(iommu_viommu_alloc, hwpt_id);
+SAME_OFF(iommu_viommu_alloc, out_viommu_id);
+SAME_OFF(iommu_viommu_alloc, data_len);
+SAME_OFF(iommu_viommu_alloc, data_uptr);
+SAME_OFF(iommu_vdevice_alloc, viommu_id);
+SAME_OFF(iommu_vdevice_alloc, dev_id);
+SAME_OFF(iommu_vdevice_alloc, out_vdevice_id);
+SAME_OFF(iommu_vdevice_alloc, virt_id);
+SAME_OFF(iommufd_vevent_header, flags);
+SAME_OFF(iommufd_vevent_header, sequence);
+SAME_OFF(iommu_veventq_alloc, flags);
+SAME_OFF(iommu_veventq_alloc, viommu_id);
+SAME_OFF(iommu_veventq_alloc, type);
+SAME_OFF(iommu_veventq_alloc, veventq_depth);
+SAME_OFF(iommu_veventq_alloc, out_veventq_id);
+SAME_OFF(iommu_veventq_alloc, out_veventq_fd);
+SAME_VAL(IOMMUFD_CMD_VIOMMU_ALLOC);
+SAME_VAL(IOMMUFD_CMD_VDEVICE_ALLOC);
+SAME_VAL(IOMMUFD_CMD_VEVENTQ_ALLOC);
+SAME_VAL(IOMMU_VIOMMU_ALLOC);
+SAME_VAL(IOMMU_VDEVICE_ALLOC);
+SAME_VAL(IOMMU_VEVENTQ_ALLOC);
+SAME_VAL(IOMMU_HWPT_ALLOC_PASID);
+SAME_VAL(IOMMU_HWPT_DATA_ARM_SMMUV3);
+SAME_VAL(IOMMU_VIOMMU_TYPE_DEFAULT);
+SAME_VAL(IOMMU_VIOMMU_TYPE_ARM_SMMUV3);
+SAME_VAL(IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV);
+SAME_VAL(IOMMU_VEVENTQ_FLAG_LOST_EVENTS);
+SAME_VAL(IOMMU_VEVENTQ_TYPE_DEFAULT);
+SAME_VAL(IOMMU_VEVENTQ_TYPE_ARM_SMMUV3);
+SAME_VAL(IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV);
+#endif
+
 int main(void)
 {
-	puts("kt-abi: lib/uapi/iommufd.h matches the kernel's headers (checked at compile time)");
+#ifdef KT_HAS_VIOMMU
+	puts("kt-abi: lib/uapi/iommufd.h matches the kernel's headers, vIOMMU, vDEVICE and vEVENTQ included (checked at compile time)");
+#else
+	puts("kt-abi: lib/uapi/iommufd.h matches the kernel's headers (checked at compile time; this kernel has no vIOMMU ABI to compare)");
+#endif
 	return 0;
 }
