@@ -194,6 +194,22 @@ void iopf_group_set_user(struct iopf_group *g, void *user);
 void *iopf_group_user(const struct iopf_group *g);
 int iopf_group_respond(struct iopf_group *g, uint32_t code);
 
+/* ---- vIOMMU events (vEVENTQ, Linux 6.15+) -------------------------------- */
+
+/* The kernel's LOST_EVENTS record: no payload, only losses to report. */
+#define IOPF_VEVENT_LOST (1u << 0)
+
+/* One vIOMMU event, the library's own type; the struct may grow at its end. */
+struct iopf_vevent {
+	uint32_t type; /* the queue's vEVENTQ type (IOMMU_VEVENTQ_TYPE_*) */
+	uint32_t flags; /* IOPF_VEVENT_* */
+	uint32_t sequence; /* the kernel's number, 0..INT_MAX, then 0 again */
+	uint32_t lost; /* events lost just before this one */
+	const void *data; /* the type's payload (NULL with IOPF_VEVENT_LOST) */
+	uint32_t len; /* payload bytes */
+	uint32_t __pad;
+};
+
 #ifdef __cplusplus
 }
 #endif

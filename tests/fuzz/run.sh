@@ -13,7 +13,8 @@
 #
 # Targets (tests/fuzz/fuzz-*.c): fuzz-records (bytes a fault fd read returns ->
 # groups -> answers, with an oracle), fuzz-api (the public API's argument checks
-# on the mock). Their seeds come from tests/fuzz/seeds.py.
+# on the mock), fuzz-vevent (bytes a vEVENTQ read returns -> events and lost
+# counts, with an oracle). Their seeds come from tests/fuzz/seeds.py.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 src=$PWD

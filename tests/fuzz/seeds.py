@@ -185,6 +185,34 @@ def api_seeds():
     return s
 
 
+# ---- fuzz-vevent --------------------------------------------------------------
+
+VLOST = 1
+
+
+def vrec(flags, seq, plen):
+    return struct.pack('<II', flags, seq) + (b'' if flags & VLOST else bytes([seq & 0xff]) * plen)
+
+
+def vread(recs, plen):
+    body = b''.join(vrec(f, q, plen) for f, q in recs)
+    return bytes([len(body)]) + body
+
+
+def vevent_seeds():
+    """Byte 0: payload length index (0: 4, 1: 16, 2: 32); bytes 2..5: start
+    sequence; byte 6: events per call - 1; then reads (length, bytes)."""
+    def hdr(pidx, start, maxm1):
+        return bytes([pidx, 0]) + struct.pack('<I', start) + bytes([maxm1])
+    s = {}
+    s['in-order'] = hdr(0, 0, 15) + vread([(0, 0), (0, 1), (0, 2)], 4)
+    s['gap-and-lost'] = hdr(0, 0, 1) + vread([(0, 0), (0, 1), (VLOST, 6)], 4) + vread([(0, 7), (0, 9)], 4)
+    s['wrap'] = hdr(2, 0x7ffffffe, 3) + vread([(0, 0x7ffffffe), (0, 0x7fffffff), (0, 0)], 32) + \
+        vread([(VLOST, 2), (0, 3)], 32)
+    s['malformed'] = hdr(1, 0, 15) + vread([(0, 0), (2, 1)], 16) + bytes([3, 1, 2, 3])
+    return s
+
+
 def write(target, seeds):
     d = os.path.join(HERE, 'corpus', target)
     os.makedirs(d, exist_ok=True)
@@ -196,3 +224,4 @@ def write(target, seeds):
 if __name__ == '__main__':
     write('fuzz-records', records_seeds())
     write('fuzz-api', api_seeds())
+    write('fuzz-vevent', vevent_seeds())
