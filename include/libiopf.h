@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 #define IOPF_VERSION_MAJOR 0
-#define IOPF_VERSION_MINOR 1
+#define IOPF_VERSION_MINOR 2
 
 struct iopf_ctx;
 struct iopf_engine;
@@ -193,6 +193,24 @@ struct iopf_queue *iopf_group_queue(const struct iopf_group *g);
 void iopf_group_set_user(struct iopf_group *g, void *user);
 void *iopf_group_user(const struct iopf_group *g);
 int iopf_group_respond(struct iopf_group *g, uint32_t code);
+
+/* ---- vIOMMUs and vDEVICEs (Linux 6.13+) -------------------------------- */
+
+struct iopf_viommu_args {
+	uint32_t size; /* sizeof(struct iopf_viommu_args) */
+	uint32_t flags; /* passed through; 0 in every kernel so far */
+	uint32_t type; /* IOMMU_VIOMMU_TYPE_* of <linux/iommufd.h> */
+	uint32_t dev_id; /* a device behind the physical IOMMU to slice */
+	uint32_t hwpt_id; /* a HWPT allocated with IOPF_HWPT_ALLOC_NEST_PARENT */
+	uint32_t data_len;
+	void *data; /* the type's data, in and out; NULL for none */
+};
+
+int iopf_viommu_alloc(struct iopf_ctx *ctx, const struct iopf_viommu_args *args,
+		      uint32_t *out_viommu_id);
+int iopf_vdevice_alloc(struct iopf_ctx *ctx, uint32_t viommu_id,
+		       uint32_t dev_id, uint64_t virt_id,
+		       uint32_t *out_vdevice_id);
 
 /* ---- vIOMMU events (vEVENTQ, Linux 6.15+) -------------------------------- */
 

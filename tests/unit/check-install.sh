@@ -25,9 +25,9 @@ LD_LIBRARY_PATH="$(dirname "$so")" "$tmp/prog"
 "$tmp/prog-static"
 
 bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' |
-	grep -v -E '^iopf_[a-z0-9_]+@@LIBIOPF_0\.1$' | grep -v -E '^LIBIOPF_0\.1$' || true)
+	grep -v -E '^iopf_[a-z0-9_]+@@LIBIOPF_0\.[0-9]+$' | grep -v -E '^LIBIOPF_0\.[0-9]+$' || true)
 if [ -n "$bad" ]; then
 	echo "exported but not versioned iopf_* symbols:"; echo "$bad"; exit 1
 fi
-n=$(nm -D --defined-only "$so" | grep -c '@@LIBIOPF_0.1')
+n=$(nm -D --defined-only "$so" | grep -c '@@LIBIOPF_0\.')
 echo "install: pkg-config builds shared and static; $n versioned iopf_* symbols, nothing else"

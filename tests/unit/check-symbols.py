@@ -4,8 +4,10 @@
 
 Every iopf_* function declared in the public headers must be listed in the
 version script, and every name listed there must be declared; the shared
-library must export exactly those names, each versioned LIBIOPF_0.1, and
-nothing else (no stray global symbol, no internal helper).
+library must export exactly those names, each with the version of the node
+that lists it (LIBIOPF_0.1, LIBIOPF_0.2 inheriting it, ...), and nothing else
+(no stray global symbol, no internal helper). A name listed in two nodes, or a
+node that inherits from none of the earlier ones, is an error.
 
 usage: check-symbols.py libiopf.h libiopf/mock.h libiopf.map libiopf.so
 """
@@ -13,7 +15,7 @@ import re
 import subprocess
 import sys
 
-VERSION = "LIBIOPF_0.1"
+VERSION = "LIBIOPF_0.1"  # the first node; later ones inherit from it
 
 
 def declared(path):
@@ -38,14 +40,16 @@ def mapped(path):
     text = open(path, encoding="utf-8").read()
     text = re.sub(r"#[^\n]*", " ", text)
     nodes = {}
+    parents = {}
     for m in re.finditer(r"([\w.]+)\s*\{(.*?)\}\s*([\w.]*)\s*;", text, flags=re.S):
         node, body = m.group(1), m.group(2)
+        parents[node] = m.group(3)
         glob = re.search(r"global:(.*?)(local:|$)", body, flags=re.S)
         names = set()
         if glob:
             names = {n.strip() for n in glob.group(1).split(";") if n.strip()}
         nodes[node] = names
-    return nodes
+    return nodes, parents
 
 
 def exported(lib):
@@ -73,10 +77,22 @@ def main():
     decl = declared(hdr) | declared(mock_hdr)
     if len(decl) < 10:
         errors.append(f"only {len(decl)} functions found in the headers: the parser is broken")
-    nodes = mapped(mapfile)
+    nodes, parents = mapped(mapfile)
     if VERSION not in nodes:
         errors.append(f"{mapfile}: no {VERSION} node")
-    listed = set().union(*nodes.values()) if nodes else set()
+    order = list(nodes)
+    for i, node in enumerate(order):
+        if i == 0 and parents[node]:
+            errors.append(f"{mapfile}: the first node {node} inherits from {parents[node]}")
+        if i > 0 and parents[node] != order[i - 1]:
+            errors.append(f"{mapfile}: {node} inherits from '{parents[node]}', not {order[i - 1]}")
+    version_of = {}
+    for node in order:
+        for n in nodes[node]:
+            if n in version_of:
+                errors.append(f"{mapfile}: {n} is listed in {version_of[n]} and {node}")
+            version_of.setdefault(n, node)
+    listed = set(version_of)
     for n in sorted(listed):
         if not n.startswith("iopf_"):
             errors.append(f"{mapfile}: {n} is not an iopf_ name")
@@ -92,19 +108,21 @@ def main():
             continue  # a version node itself
         if name not in listed:
             errors.append(f"{lib}: exports {name} ({kind}) that the map does not list")
-        elif ver != VERSION:
-            errors.append(f"{lib}: {name} has version '{ver}', not {VERSION}")
+        elif ver != version_of[name]:
+            errors.append(f"{lib}: {name} has version '{ver}', not {version_of[name]}")
         elif kind not in ("T", "W", "i"):
             errors.append(f"{lib}: {name} is a {kind} symbol, not a function")
     for n in sorted(listed - set(syms)):
         errors.append(f"{lib}: {n} is listed in the map but not exported")
-    if VERSION not in syms:
-        errors.append(f"{lib}: no {VERSION} version node")
+    for node in order:
+        if node not in syms:
+            errors.append(f"{lib}: no {node} version node")
 
     for e in errors:
         print(e)
     if not errors:
-        print(f"{len(decl)} functions: declared, listed and exported as {VERSION}")
+        per = ", ".join(f"{len(nodes[n])} as {n}" for n in order)
+        print(f"{len(decl)} functions: declared, listed and exported ({per})")
     return 1 if errors else 0
 
 

@@ -16,10 +16,12 @@
 #include "fixture.h"
 
 /* IOMMUFD_CMD_* numbers, as iopf_mock_inject_ioctl() takes them. */
-#define NR_DESTROY 0x80
-#define NR_IOAS_ALLOC 0x81
-#define NR_HWPT_ALLOC 0x89
+#define NR_DESTROY	     0x80
+#define NR_IOAS_ALLOC	     0x81
+#define NR_HWPT_ALLOC	     0x89
 #define NR_FAULT_QUEUE_ALLOC 0x8e
+#define NR_VIOMMU_ALLOC	     0x90
+#define NR_VDEVICE_ALLOC     0x91
 
 static void assert_msg_has(const struct iopf_ctx *ctx, const char *what)
 {
@@ -113,8 +115,8 @@ static void probe_not_iommufd_fds(void **state)
 	assert_true(fds[1] >= 0 && fds[2] >= 0);
 	unlink(path);
 	for (int i = 0; i < 3; i++) {
-		struct iopf_engine_opts eo = { .size = sizeof(eo),
-					       .kind = IOPF_ENGINE_PLAIN };
+		struct iopf_engine_opts eo = {.size = sizeof(eo),
+					      .kind = IOPF_ENGINE_PLAIN};
 		struct iopf_queue *q = (void *)1;
 		struct iopf_engine *e = NULL;
 		struct iopf_ctx *ctx = NULL;
@@ -193,7 +195,7 @@ static void ctx_null_args(void **state)
 
 static struct iopf_ctx *mock_ctx(struct fx *f, uint32_t kernel)
 {
-	struct fx_cfg cfg = { .kernel = kernel };
+	struct fx_cfg cfg = {.kernel = kernel};
 
 	fx_init(f, &cfg);
 	return f->ctx;
@@ -280,14 +282,16 @@ static void probe_injected(void **state)
 	struct iopf_ctx *ctx = mock_ctx(f, IOPF_MOCK_KERNEL_6_12);
 	uint64_t feat = 0;
 
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1,
-						ENOTTY), 0);
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1, ENOTTY),
+		0);
 	assert_int_equal(iopf_ctx_probe(ctx, &feat), -ENOSYS);
 	assert_int_equal(feat & IOPF_FEAT_FAULT_QUEUE, 0);
 	assert_msg_has(ctx, "IOMMU_FAULT_QUEUE_ALLOC");
 
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1,
-						ENOMEM), 0);
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1, ENOMEM),
+		0);
 	assert_int_equal(iopf_ctx_probe(ctx, &feat), 0);
 	assert_true(feat & IOPF_FEAT_FAULT_QUEUE);
 
@@ -371,7 +375,8 @@ static void destroy_paths(void **state)
 	assert_msg_has(ctx, "in use");
 
 	assert_int_equal(iopf_ioas_alloc(ctx, &ioas), 0);
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_DESTROY, 1, EFAULT), 0);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_DESTROY, 1, EFAULT),
+			 0);
 	assert_int_equal(iopf_destroy(ctx, ioas), -EFAULT);
 	assert_msg_has(ctx, "IOMMU_DESTROY");
 	assert_int_equal(iopf_destroy(ctx, ioas), 0);
@@ -389,8 +394,8 @@ struct engine_opts_big {
 static void engine_new_args(void **state)
 {
 	struct iopf_engine *e = (void *)0x1;
-	struct iopf_engine_opts o = { .size = sizeof(o) };
-	struct engine_opts_big big = { .o = { .size = sizeof(big) } };
+	struct iopf_engine_opts o = {.size = sizeof(o)};
+	struct engine_opts_big big = {.o = {.size = sizeof(big)}};
 
 	assert_int_equal(iopf_engine_new(&o, NULL), -EINVAL);
 
@@ -437,8 +442,8 @@ static void engine_null_args(void **state)
 	uint64_t t;
 	struct iopf_group *gs[1];
 	struct iopf_engine *e = NULL;
-	struct iopf_engine_opts o = { .size = sizeof(o),
-				      .kind = IOPF_ENGINE_PLAIN };
+	struct iopf_engine_opts o = {.size = sizeof(o),
+				     .kind = IOPF_ENGINE_PLAIN};
 
 	iopf_engine_free(NULL);
 	assert_int_equal(iopf_engine_kind(NULL), -EINVAL);
@@ -478,8 +483,8 @@ static void queue_new_args(void **state)
 {
 	struct fx *f = *state;
 	struct iopf_queue *q = (void *)0x1;
-	struct iopf_queue_opts o = { .size = sizeof(o) };
-	struct queue_opts_big big = { .o = { .size = sizeof(big) } };
+	struct iopf_queue_opts o = {.size = sizeof(o)};
+	struct queue_opts_big big = {.o = {.size = sizeof(big)}};
 	struct iopf_stats st;
 
 	fx_init(f, NULL);
@@ -519,7 +524,7 @@ static void queue_new_args(void **state)
 	 * (as the kernel makes it). */
 	assert_true(fcntl(iopf_queue_fd(q), F_GETFL) & O_NONBLOCK);
 	assert_true(fcntl(iopf_queue_fd(q), F_GETFD) & FD_CLOEXEC);
-	st = (struct iopf_stats){ .size = sizeof(st) };
+	st = (struct iopf_stats){.size = sizeof(st)};
 	assert_int_equal(iopf_queue_stats(q, &st), 0);
 	assert_int_equal(st.size, sizeof(st));
 	assert_int_equal(st.faults, 0);
@@ -535,7 +540,7 @@ static void queue_new_args(void **state)
 
 static void queue_null_accessors(void **state)
 {
-	struct iopf_stats st = { .size = sizeof(st) };
+	struct iopf_stats st = {.size = sizeof(st)};
 
 	assert_int_equal(iopf_queue_id(NULL), 0);
 	assert_int_equal(iopf_queue_fd(NULL), -EINVAL);
@@ -605,21 +610,23 @@ static void queue_new_injected(void **state)
 {
 	struct fx *f = *state;
 	struct iopf_queue *q = (void *)0x1;
-	static const int errs[] = { ENOMEM, EFAULT, EMFILE };
+	static const int errs[] = {ENOMEM, EFAULT, EMFILE};
 
 	fx_init(f, NULL);
 	for (unsigned int i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-		assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC,
-							1, errs[i]),
+		assert_int_equal(iopf_mock_inject_ioctl(f->m,
+							NR_FAULT_QUEUE_ALLOC, 1,
+							errs[i]),
 				 0);
-		assert_int_equal(iopf_queue_new(f->ctx, f->e, NULL, &q), -errs[i]);
+		assert_int_equal(iopf_queue_new(f->ctx, f->e, NULL, &q),
+				 -errs[i]);
 		assert_null(q);
 		assert_msg_has(f->ctx, "IOMMU_FAULT_QUEUE_ALLOC");
 		assert_msg_has(f->ctx, strerror(errs[i]));
 	}
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1,
-						ENOTTY),
-			 0);
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_FAULT_QUEUE_ALLOC, 1, ENOTTY),
+		0);
 	assert_int_equal(iopf_queue_new(f->ctx, f->e, NULL, &q), -ENOSYS);
 	assert_msg_has(f->ctx, "6.11");
 	/* And then it works, and the failures left no object behind that
@@ -660,11 +667,12 @@ static void hwpt_alloc_args(void **state)
 	ctx = f->ctx;
 	dev = f->qs[0].dev;
 	parent = f->qs[0].parent;
-	a = (struct iopf_hwpt_args){ .size = sizeof(a), .dev_id = dev,
-				     .pt_id = parent,
-				     .data_type = FX_DATA_SELFTEST,
-				     .data_len = sizeof(payload),
-				     .data = &payload };
+	a = (struct iopf_hwpt_args){.size = sizeof(a),
+				    .dev_id = dev,
+				    .pt_id = parent,
+				    .data_type = FX_DATA_SELFTEST,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
 
 	assert_int_equal(iopf_hwpt_alloc(ctx, NULL, NULL, &out), -EINVAL);
 	assert_int_equal(iopf_hwpt_alloc(ctx, NULL, &a, NULL), -EINVAL);
@@ -674,9 +682,10 @@ static void hwpt_alloc_args(void **state)
 	assert_msg_has(ctx, "size");
 	a.size = sizeof(a);
 
-	big = (struct hwpt_args_big){ .a = a, .more = 1 };
+	big = (struct hwpt_args_big){.a = a, .more = 1};
 	big.a.size = sizeof(big);
-	assert_int_equal(iopf_hwpt_alloc(ctx, f->qs[0].q, &big.a, &out), -E2BIG);
+	assert_int_equal(iopf_hwpt_alloc(ctx, f->qs[0].q, &big.a, &out),
+			 -E2BIG);
 
 	/* FAULT_ID_VALID (1 << 2) is the library's to set, not the caller's. */
 	a.flags = 1u << 2;
@@ -736,10 +745,10 @@ static void hwpt_alloc_paging_6_12(void **state)
 	struct iopf_hwpt_args a;
 	uint32_t out = 0x4242;
 
-	fx_init(f, &(struct fx_cfg){ .kernel = IOPF_MOCK_KERNEL_6_12 });
+	fx_init(f, &(struct fx_cfg){.kernel = IOPF_MOCK_KERNEL_6_12});
 	fx_add_queue(f, NULL);
-	a = (struct iopf_hwpt_args){ .size = sizeof(a), .dev_id = f->qs[0].dev,
-				     .pt_id = f->ioas };
+	a = (struct iopf_hwpt_args){
+		.size = sizeof(a), .dev_id = f->qs[0].dev, .pt_id = f->ioas};
 	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
 			 -EOPNOTSUPP);
 	assert_int_equal(out, 0x4242);
@@ -760,11 +769,11 @@ static void hwpt_alloc_paging_6_13(void **state)
 	struct iopf_group *g;
 	uint32_t out = 0, dev;
 
-	fx_init(f, &(struct fx_cfg){ .kernel = IOPF_MOCK_KERNEL_6_13 });
+	fx_init(f, &(struct fx_cfg){.kernel = IOPF_MOCK_KERNEL_6_13});
 	fx_add_queue(f, NULL);
 	assert_int_equal(iopf_mock_dev_new(f->m, &dev), 0);
-	a = (struct iopf_hwpt_args){ .size = sizeof(a), .dev_id = dev,
-				     .pt_id = f->ioas };
+	a = (struct iopf_hwpt_args){
+		.size = sizeof(a), .dev_id = dev, .pt_id = f->ioas};
 	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), 0);
 	assert_int_not_equal(out, 0);
 	assert_int_equal(iopf_mock_dev_attach(f->m, dev, out), 0);
@@ -784,45 +793,164 @@ static void hwpt_alloc_injected(void **state)
 	struct iopf_hwpt_args a;
 
 	fx_init_default(f);
-	a = (struct iopf_hwpt_args){ .size = sizeof(a), .dev_id = f->qs[0].dev,
-				     .pt_id = f->qs[0].parent,
-				     .data_type = FX_DATA_SELFTEST,
-				     .data_len = sizeof(payload),
-				     .data = &payload };
+	a = (struct iopf_hwpt_args){.size = sizeof(a),
+				    .dev_id = f->qs[0].dev,
+				    .pt_id = f->qs[0].parent,
+				    .data_type = FX_DATA_SELFTEST,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
 
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, ENOMEM), 0);
-	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), -ENOMEM);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, ENOMEM),
+			 0);
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
+			 -ENOMEM);
 	assert_msg_has(f->ctx, "IOMMU_HWPT_ALLOC");
 	assert_msg_has(f->ctx, strerror(ENOMEM));
 
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, EFAULT), 0);
-	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), -EFAULT);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, EFAULT),
+			 0);
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
+			 -EFAULT);
 
 	/* A kernel without the command at all (before 6.7). */
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, ENOTTY), 0);
-	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), -ENOSYS);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, ENOTTY),
+			 0);
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
+			 -ENOSYS);
 	assert_msg_has(f->ctx, "IOMMU_HWPT_ALLOC");
 
 	/* A kernel whose struct ends before fault_id (before 6.11). */
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, E2BIG), 0);
-	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), -ENOSYS);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, E2BIG),
+			 0);
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
+			 -ENOSYS);
 	assert_msg_has(f->ctx, "fault_id");
 	/* ... but without a queue E2BIG is just E2BIG. */
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, E2BIG), 0);
+	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, E2BIG),
+			 0);
 	assert_int_equal(iopf_hwpt_alloc(f->ctx, NULL, &a, &out), -E2BIG);
 	assert_int_equal(out, 0x4242);
 
 	/* EOPNOTSUPP on a nested HWPT is not the paging message. */
-	assert_int_equal(iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1,
-						EOPNOTSUPP),
-			 0);
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_HWPT_ALLOC, 1, EOPNOTSUPP), 0);
 	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
 			 -EOPNOTSUPP);
 	assert_null(strstr(iopf_ctx_errmsg(f->ctx), "6.13"));
 	assert_int_equal(out, 0x4242);
 }
 
-#define MOCKED(f) cmocka_unit_test_prestate_setup_teardown(f, fx_setup, fx_teardown, &fx_kind_plain)
+/* ---- vIOMMU and vDEVICE helpers ----------------------------------------- */
+
+struct viommu_args_big {
+	struct iopf_viommu_args a;
+	uint64_t more;
+};
+
+/* Bad arguments: -EINVAL (or -E2BIG for a non-zero tail), nothing sent to
+ * the kernel, the out id untouched. */
+static void viommu_alloc_args(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_ctx *ctx = mock_ctx(f, IOPF_MOCK_KERNEL_6_12);
+	uint32_t data = 1, out = 0x4242;
+	struct iopf_viommu_args a = {.size = sizeof(a),
+				     .type = 0xdeadbeef,
+				     .dev_id = 1,
+				     .hwpt_id = 2};
+	struct viommu_args_big big = {.a = a, .more = 1};
+
+	assert_int_equal(iopf_viommu_alloc(NULL, &a, &out), -EINVAL);
+	assert_int_equal(iopf_viommu_alloc(ctx, NULL, &out), -EINVAL);
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, NULL), -EINVAL);
+	a.size = sizeof(a) - 8;
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -EINVAL);
+	assert_msg_has(ctx, "size");
+	a.size = sizeof(a);
+	big.a.size = sizeof(big);
+	assert_int_equal(iopf_viommu_alloc(ctx, &big.a, &out), -E2BIG);
+	a.data = &data;
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -EINVAL);
+	assert_msg_has(ctx, "data");
+	a.data = NULL;
+	a.data_len = sizeof(data);
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -EINVAL);
+	assert_msg_has(ctx, "data");
+	assert_int_equal(iopf_vdevice_alloc(NULL, 1, 1, 0, &out), -EINVAL);
+	assert_int_equal(iopf_vdevice_alloc(ctx, 1, 1, 0, NULL), -EINVAL);
+	assert_int_equal(out, 0x4242);
+}
+
+/* A kernel without the commands (6.12): -ENOSYS naming the command and the
+ * version that has it; an fd that is no iommufd at all: -ENOTTY. */
+static void viommu_alloc_missing(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_ctx *ctx = mock_ctx(f, IOPF_MOCK_KERNEL_6_12), *nctx = NULL;
+	struct iopf_viommu_args a = {.size = sizeof(a),
+				     .type = 0xdeadbeef,
+				     .dev_id = f->qs[0].dev,
+				     .hwpt_id = f->qs[0].parent};
+	uint32_t out = 0x4242;
+	int fd;
+
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -ENOSYS);
+	assert_msg_has(ctx, "IOMMU_VIOMMU_ALLOC");
+	assert_msg_has(ctx, "6.13");
+	assert_int_equal(iopf_vdevice_alloc(ctx, 1, f->qs[0].dev, 7, &out),
+			 -ENOSYS);
+	assert_msg_has(ctx, "IOMMU_VDEVICE_ALLOC");
+	assert_int_equal(out, 0x4242);
+
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(iopf_ctx_from_fd(fd, &nctx), 0);
+	assert_int_equal(iopf_viommu_alloc(nctx, &a, &out), -ENOTTY);
+	assert_msg_has(nctx, "not an iommufd");
+	assert_int_equal(iopf_vdevice_alloc(nctx, 1, 1, 7, &out), -ENOTTY);
+	assert_msg_has(nctx, "not an iommufd");
+	iopf_ctx_free(nctx);
+	close(fd);
+	assert_int_equal(out, 0x4242);
+}
+
+/* The kernel's own failures come back as they are, each with a message that
+ * says what it means for that command. */
+static void viommu_alloc_injected(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_ctx *ctx = mock_ctx(f, IOPF_MOCK_KERNEL_7_3);
+	struct iopf_viommu_args a = {.size = sizeof(a),
+				     .type = 0x77,
+				     .dev_id = f->qs[0].dev,
+				     .hwpt_id = f->qs[0].parent};
+	uint32_t out = 0x4242;
+
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_VIOMMU_ALLOC, 1, EOPNOTSUPP),
+		0);
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -EOPNOTSUPP);
+	assert_msg_has(ctx, "no vIOMMU of type 0x77");
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_VIOMMU_ALLOC, 1, ENOMEM), 0);
+	assert_int_equal(iopf_viommu_alloc(ctx, &a, &out), -ENOMEM);
+	assert_msg_has(ctx, "IOMMU_VIOMMU_ALLOC failed");
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_VDEVICE_ALLOC, 1, EEXIST), 0);
+	assert_int_equal(iopf_vdevice_alloc(ctx, 5, f->qs[0].dev, 0x1234, &out),
+			 -EEXIST);
+	assert_msg_has(ctx, "virt_id 0x1234");
+	assert_int_equal(
+		iopf_mock_inject_ioctl(f->m, NR_VDEVICE_ALLOC, 1, ENOENT), 0);
+	assert_int_equal(iopf_vdevice_alloc(ctx, 5, f->qs[0].dev, 0x1234, &out),
+			 -ENOENT);
+	assert_msg_has(ctx, "IOMMU_VDEVICE_ALLOC failed");
+	assert_int_equal(out, 0x4242);
+}
+
+#define MOCKED(f)                                                              \
+	cmocka_unit_test_prestate_setup_teardown(f, fx_setup, fx_teardown,     \
+						 &fx_kind_plain)
 
 int main(void)
 {
@@ -856,6 +984,9 @@ int main(void)
 		MOCKED(hwpt_alloc_paging_6_12),
 		MOCKED(hwpt_alloc_paging_6_13),
 		MOCKED(hwpt_alloc_injected),
+		MOCKED(viommu_alloc_args),
+		MOCKED(viommu_alloc_missing),
+		MOCKED(viommu_alloc_injected),
 	};
 
 	/* IOPF_TEST_FILTER="deadline*" runs only the matching tests. */
