@@ -9,7 +9,9 @@
  *
  * Where it differs from the kernel, on purpose:
  *  - only the commands libiopf uses exist (IOMMU_DESTROY, IOAS_ALLOC,
- *    HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC, VEVENTQ_ALLOC); any other,
+ *    HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC, VIOMMU_ALLOC,
+ *    VDEVICE_ALLOC, VEVENTQ_ALLOC; vIOMMUs and what hangs on them live in
+ *    mock-vevent.c); any other,
  *    IOMMU_IOAS_MAP included, is ENOTTY, and the VFIO compatibility ioctls
  *    are not emulated either;
  *  - devices come from iopf_mock_dev_new() and attach to HWPTs only through
@@ -33,8 +35,8 @@
 #define mock_offsetofend(type, member)                                         \
 	(offsetof(type, member) + sizeof(((type *)0)->member))
 
-#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING */
-#define MOCK_VEVENTQ_TYPE_DEFAULT 0 /* IOMMU_VEVENTQ_TYPE_DEFAULT */
+#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING  \
+						*/
 
 /* ---- user memory -------------------------------------------------------- */
 
@@ -47,8 +49,8 @@
  */
 static int mock_uaccess(void *local, void *remote, size_t len, bool to_user)
 {
-	struct iovec l = { .iov_base = local, .iov_len = len };
-	struct iovec r = { .iov_base = remote, .iov_len = len };
+	struct iovec l = {.iov_base = local, .iov_len = len};
+	struct iovec r = {.iov_base = remote, .iov_len = len};
 	ssize_t n;
 
 	if (!len)
@@ -111,9 +113,8 @@ static int mock_copy_struct_from_user(void *dst, size_t ksize, const void *src,
 	size_t size = ksize < usize ? ksize : usize;
 
 	if (usize > ksize) {
-		int rc = mock_check_zeroed_user((const unsigned char *)src +
-							ksize,
-						usize - ksize);
+		int rc = mock_check_zeroed_user(
+			(const unsigned char *)src + ksize, usize - ksize);
 
 		if (rc <= 0)
 			return rc ? rc : -E2BIG;
@@ -161,16 +162,15 @@ static int mock_clear_user(uint64_t uptr, uint32_t len)
  * size, so outputs past a short user struct are simply not written. */
 int mock_ucmd_respond(struct mock_ucmd *ucmd)
 {
-	size_t len = ucmd->user_size < ucmd->ksize ? ucmd->user_size :
-						     ucmd->ksize;
+	size_t len =
+		ucmd->user_size < ucmd->ksize ? ucmd->user_size : ucmd->ksize;
 
 	return mock_copy_to_user(ucmd->ubuffer, ucmd->cmd, len);
 }
 
 /* ---- objects ------------------------------------------------------------ */
 
-struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
-			       uint32_t type)
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id, uint32_t type)
 {
 	struct mock_obj *obj;
 
@@ -239,6 +239,11 @@ static void mock_obj_destroy(struct iopf_mock *m, struct mock_obj *obj)
 	case MOCK_OBJ_FAULT:
 		mock_fault_destroy(m, (struct mock_fault *)obj);
 		break;
+	case MOCK_OBJ_VIOMMU:
+	case MOCK_OBJ_VDEVICE:
+	case MOCK_OBJ_VEVENTQ:
+		mock_vobj_destroy(m, obj);
+		break;
 	default:
 		free(obj);
 		break;
@@ -295,6 +300,8 @@ static void mock_teardown(struct iopf_mock *m)
 			continue;
 		if (obj->type == MOCK_OBJ_FAULT)
 			mock_fault_destroy(m, (struct mock_fault *)obj);
+		else if (obj->type >= MOCK_OBJ_VIOMMU)
+			mock_vobj_free(obj);
 		else
 			free(obj);
 	}
@@ -319,7 +326,7 @@ void mock_unref(struct iopf_mock *m)
 IOPF_EXPORT int iopf_mock_new(const struct iopf_mock_opts *opts,
 			      struct iopf_mock **out)
 {
-	struct iopf_mock_opts o = { .size = sizeof(o) };
+	struct iopf_mock_opts o = {.size = sizeof(o)};
 	struct iopf_mock *m;
 	int nofit, rc;
 
@@ -429,8 +436,8 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
  * is known of that date). 7.3 takes the same flags (hw_pagetable.c). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
-	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |
-			 IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+	uint32_t flags =
+		IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
 
 	if (m->kernel >= IOPF_MOCK_KERNEL_6_13)
 		flags |= IOMMU_HWPT_FAULT_ID_VALID;
@@ -505,6 +512,16 @@ static int mock_hwpt_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 		if (rc)
 			return rc;
 		type = MOCK_OBJ_HWPT_NESTED;
+	} else if (pt->type == MOCK_OBJ_VIOMMU) {
+		/* A nested HWPT on a vIOMMU (6.13+): it holds the vIOMMU,
+		 * not the vIOMMU's parent HWPT (mock-vevent.c). */
+		rc = mock_viommu_hwpt_check(m, cmd);
+		if (rc)
+			return rc;
+		rc = mock_read_user_data(cmd->data_uptr, cmd->data_len);
+		if (rc)
+			return rc;
+		type = MOCK_OBJ_HWPT_NESTED;
 	} else {
 		return -EINVAL;
 	}
@@ -566,21 +583,6 @@ static int mock_get_hw_info(struct iopf_mock *m, struct mock_ucmd *ucmd)
 	return mock_ucmd_respond(ucmd);
 }
 
-/* iommufd_veventq_alloc() of 6.15: the mock has no vIOMMU objects, so a
- * well-formed request ends at the vIOMMU lookup. */
-static int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
-{
-	struct iommu_veventq_alloc *cmd = ucmd->cmd;
-
-	(void)m;
-	if (cmd->flags || cmd->__reserved ||
-	    cmd->type == MOCK_VEVENTQ_TYPE_DEFAULT)
-		return -EOPNOTSUPP;
-	if (!cmd->veventq_depth)
-		return -EINVAL;
-	return -ENOENT; /* iommufd_get_viommu() */
-}
-
 /* ---- ioctl dispatch: iommufd_fops_ioctl() ------------------------------- */
 
 union mock_ucmd_buffer {
@@ -589,7 +591,9 @@ union mock_ucmd_buffer {
 	struct iommu_hw_info info;
 	struct iommu_hwpt_alloc hwpt;
 	struct iommu_ioas_alloc ioas;
+	struct iommu_vdevice_alloc vdevice;
 	struct iommu_veventq_alloc veventq;
+	struct iommu_viommu_alloc viommu;
 };
 
 struct mock_ioctl_op {
@@ -622,9 +626,15 @@ static const struct mock_ioctl_op mock_ioctl_ops[] = {
 	MOCK_IOCTL_OP(IOMMU_IOAS_ALLOC, mock_ioas_alloc,
 		      struct iommu_ioas_alloc, out_ioas_id,
 		      IOPF_MOCK_KERNEL_6_10),
+	MOCK_IOCTL_OP(IOMMU_VDEVICE_ALLOC, mock_vdevice_alloc,
+		      struct iommu_vdevice_alloc, virt_id,
+		      IOPF_MOCK_KERNEL_6_13),
 	MOCK_IOCTL_OP(IOMMU_VEVENTQ_ALLOC, mock_veventq_alloc,
 		      struct iommu_veventq_alloc, out_veventq_fd,
 		      IOPF_MOCK_KERNEL_6_15),
+	MOCK_IOCTL_OP(IOMMU_VIOMMU_ALLOC, mock_viommu_alloc,
+		      struct iommu_viommu_alloc, out_viommu_id,
+		      IOPF_MOCK_KERNEL_6_13),
 };
 
 static const struct mock_ioctl_op *mock_ioctl_lookup(const struct iopf_mock *m,
@@ -646,7 +656,7 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 	struct iopf_mock *m = be;
 	const struct mock_ioctl_op *op;
 	union mock_ucmd_buffer buf;
-	struct mock_ucmd ucmd = { .ubuffer = arg, .cmd = &buf };
+	struct mock_ucmd ucmd = {.ubuffer = arg, .cmd = &buf};
 	int rc;
 
 	if (!m)
@@ -663,8 +673,7 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 		rc = -ENOTTY;
 		goto out;
 	}
-	rc = mock_copy_from_user(&ucmd.user_size, arg,
-				 sizeof(ucmd.user_size));
+	rc = mock_copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size));
 	if (rc)
 		goto out;
 	if (ucmd.user_size < op->min_size) {
@@ -783,6 +792,10 @@ IOPF_EXPORT int iopf_mock_dev_attach(struct iopf_mock *m, uint32_t dev_id,
 	/* iommufd_device_do_replace(): the same HWPT again changes nothing. */
 	if (old == hwpt)
 		goto out;
+	/* A nested HWPT on a vIOMMU wants the device's vDEVICE there. */
+	rc = mock_viommu_attach(m, dev, hwpt);
+	if (rc)
+		goto out;
 	/* Enabling IOPF for a HWPT with a fault object always works here. */
 	hwpt->obj.users++;
 	dev->hwpt = hwpt;
@@ -842,7 +855,7 @@ IOPF_EXPORT int iopf_mock_stats(struct iopf_mock *m, struct iopf_mock_stats *st)
 IOPF_EXPORT int iopf_mock_group_info(struct iopf_mock *m, uint64_t group_id,
 				     struct iopf_mock_group_info *info)
 {
-	struct iopf_mock_group_info out = { .size = sizeof(out) };
+	struct iopf_mock_group_info out = {.size = sizeof(out)};
 	struct mock_ginfo gi;
 
 	if (!m || !info || !mock_out_size_ok(info, sizeof(out)))
