@@ -27,15 +27,11 @@ struct iopf_mock;
 /* The kernel whose rules the mock follows. */
 #define IOPF_MOCK_KERNEL_6_10 610 /* no fault queues: ENOTTY */
 #define IOPF_MOCK_KERNEL_6_12 612 /* fault_id on nested HWPTs only */
-#define IOPF_MOCK_KERNEL_6_13                                                  \
-	613 /* fault_id on paging HWPTs too; vIOMMUs                           \
-	       and vDEVICEs */
-#define IOPF_MOCK_KERNEL_6_15 615 /* and vEVENTQs (IOMMU_VEVENTQ_ALLOC) */
-#define IOPF_MOCK_KERNEL_7_3                                                   \
-	703 /* as 6.15 in what the mock models (measured                       \
-	       on 7.3.4); vIOMMUs, vDEVICEs and                                \
-	       vEVENTQs follow 7.3 in every mode that                          \
-	       has them */
+#define IOPF_MOCK_KERNEL_6_13 613 /* fault_id on paging HWPTs too */
+#define IOPF_MOCK_KERNEL_6_15 615 /* and IOMMU_VEVENTQ_ALLOC exists */
+#define IOPF_MOCK_KERNEL_7_3  703 /* as 6.15 in what the mock models */
+/* vIOMMUs and vDEVICEs exist from 6.13, vEVENTQs from 6.15; they follow 7.3
+ * (measured on 7.3.4) in every mode that has them. */
 
 struct iopf_mock_opts {
 	uint32_t size; /* sizeof(struct iopf_mock_opts) */
@@ -137,15 +133,13 @@ int iopf_mock_inject_fd(struct iopf_mock *m, uint32_t fault_id,
 			enum iopf_mock_fd_fault what, unsigned int nth,
 			int arg);
 
-/* vIOMMUs, vDEVICEs and vEVENTQs (IOPF_MOCK_KERNEL_6_13 / _6_15 and later).
- * The emulated IOMMU driver is the kernel's selftest driver: */
-#define IOPF_MOCK_VIOMMU_TYPE_SELFTEST                                         \
-	0xdeadbeefu /* IOMMU_VIOMMU_TYPE_SELFTEST */
-#define IOPF_MOCK_VEVENTQ_TYPE_SELFTEST                                        \
-	0xbeefbeefu /* its event: a u32 virt_id */
-#define IOPF_MOCK_VEVENT_MAX                                                   \
-	4096u /* the largest payload iopf_mock_vevent()                        \
-		 takes */
+/* vIOMMUs, vDEVICEs and vEVENTQs. The emulated IOMMU driver is the kernel's
+ * selftest driver: IOMMU_VIOMMU_TYPE_SELFTEST, and its event type (a u32
+ * virt_id). IOPF_MOCK_VEVENT_MAX: the largest payload iopf_mock_vevent()
+ * takes. */
+#define IOPF_MOCK_VIOMMU_TYPE_SELFTEST	0xdeadbeefu
+#define IOPF_MOCK_VEVENTQ_TYPE_SELFTEST 0xbeefbeefu
+#define IOPF_MOCK_VEVENT_MAX		4096u
 
 /* Raises one vIOMMU event of a vEVENTQ type for a device attached to a nested
  * HWPT on a vIOMMU (as the selftest's TRIGGER_VEVENT, then
