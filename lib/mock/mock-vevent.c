@@ -253,12 +253,11 @@ int mock_vdevice_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 	struct mock_dev *dev;
 	int rc;
 
-	/* "virt_id indexes an xarray": more than an unsigned long is EINVAL,
-	 * which only a 32-bit kernel can see. */
-	if (sizeof(unsigned long) < sizeof(cmd->virt_id) &&
-	    (cmd->virt_id >> (sizeof(unsigned long) * 4) >>
-	     (sizeof(unsigned long) * 4)))
+#if ULONG_MAX < UINT64_MAX
+	/* "virt_id indexes an xarray": only a 32-bit kernel refuses some. */
+	if (cmd->virt_id > ULONG_MAX)
 		return -EINVAL;
+#endif
 	v = (struct mock_viommu *)mock_obj_find(m, cmd->viommu_id,
 						MOCK_OBJ_VIOMMU);
 	if (!v)

@@ -8,9 +8,10 @@
  * driver.c, selftest.c), or 6.12/6.13 where asked. Also the success paths of
  * iopf_viommu_alloc() and iopf_vdevice_alloc().
  *
- * malloc is interposed here (forwarding to glibc) so that the allocation of
- * one event can fail: the vEVENTQ then reports the loss, as the kernel's
- * GFP_NOWAIT failure does.
+ * malloc, calloc and realloc are interposed here (forwarding to glibc) so
+ * that allocations can fail while a flag is set: an event's (the vEVENTQ
+ * then reports the loss, as the kernel's GFP_NOWAIT failure does), an
+ * object's, a read's staging buffer's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +49,8 @@ static const uint32_t selftest_data = 0xbadbeef; /* iommu_hwpt_selftest */
 /* ---- malloc that fails on demand ---------------------------------------- */
 
 extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
 
 static atomic_bool fail_malloc;
 static atomic_uint malloc_failures;
@@ -61,6 +66,26 @@ void *malloc(size_t size)
 		return NULL;
 	}
 	return __libc_malloc(size);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	if (atomic_load(&fail_malloc)) {
+		atomic_fetch_add(&malloc_failures, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
+}
+
+void *realloc(void *p, size_t size)
+{
+	if (atomic_load(&fail_malloc)) {
+		atomic_fetch_add(&malloc_failures, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_realloc(p, size);
 }
 #endif
 
@@ -1093,6 +1118,146 @@ static void test_vevent_nomem(void **state)
 	fx_teardown(&x);
 }
 
+/* Objects that find no memory are not made. */
+static void test_alloc_nomem(void **state)
+{
+	struct iommu_viommu_alloc c;
+	unsigned char buf[64];
+	uint32_t id = 0, dev2;
+	struct fx x;
+	int rc, fd;
+	(void)state;
+
+	if (!interposed())
+		skip();
+	fx_setup(&x, 8);
+	assert_int_equal(iopf_mock_dev_new(x.m, &dev2), 0);
+	c = va(VIOMMU_SELFTEST, x.dev, x.parent);
+	atomic_store(&fail_malloc, true);
+	rc = viommu(x.ctx, c, &id);
+	atomic_store(&fail_malloc, false);
+	assert_int_equal(rc, -ENOMEM);
+	atomic_store(&fail_malloc, true);
+	rc = vdevice(x.ctx, x.viommu, dev2, 1, &id);
+	atomic_store(&fail_malloc, false);
+	assert_int_equal(rc, -ENOMEM);
+	atomic_store(&fail_malloc, true);
+	rc = veventq(x.ctx, vq(x.viommu, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, 1), &id,
+		     &fd);
+	atomic_store(&fail_malloc, false);
+	assert_int_equal(rc, -ENOMEM);
+	/* The first read grows the staging buffer: ENOMEM, nothing taken. */
+	raise_n(&x, 1);
+	atomic_store(&fail_malloc, true);
+	rc = (int)vread(&x, buf, sizeof(buf));
+	atomic_store(&fail_malloc, false);
+	assert_int_equal(rc, -ENOMEM);
+	assert_int_equal(vread(&x, buf, sizeof(buf)), HDR + 4);
+	/* Nothing was left behind: the ids are free. */
+	assert_int_equal(vdevice(x.ctx, x.viommu, dev2, 1, &id), 0);
+	assert_int_equal(id, x.nested + 2);
+	fx_teardown(&x);
+}
+
+/* The lowest free fd number, which is how many fds a process limited to it
+ * cannot open any more. */
+static rlim_t lowest_free_fd(void)
+{
+	int fd = dup(0);
+
+	assert_true(fd >= 0);
+	close(fd);
+	return (rlim_t)fd;
+}
+
+/* No fd for the socket pair, or for the poll eventfd: the vEVENTQ is not
+ * made and leaves nothing behind. */
+static void test_veventq_no_fds(void **state)
+{
+	struct rlimit old, lim;
+	uint32_t id = 0;
+	struct fx x;
+	int rc, fd = -1;
+	(void)state;
+
+	fx_base(&x, IOPF_MOCK_KERNEL_7_3);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = lowest_free_fd();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	rc = veventq(x.ctx, vq(x.viommu, VQ_SELFTEST, 1), &id, &fd);
+	lim.rlim_cur += 2; /* the socket pair, not the eventfd */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	assert_int_equal(rc, -EMFILE);
+	rc = veventq(x.ctx, vq(x.viommu, VQ_SELFTEST, 1), &id, &fd);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, -EMFILE);
+	assert_int_equal(
+		veventq(x.ctx, vq(x.viommu, VQ_SELFTEST, 1), &x.vq, &x.fd), 0);
+	assert_int_equal(x.vq, x.vdev + 1); /* the failed ones' ids are free */
+	fx_teardown(&x);
+}
+
+/* Outputs the mock cannot write back (a read-only struct): EFAULT, and the
+ * object is not made. */
+static void test_respond_efault(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct iommu_viommu_alloc *c;
+	struct iommu_vdevice_alloc *d;
+	struct iommu_veventq_alloc *q;
+	uint32_t dev2, id;
+	unsigned char *p;
+	struct fx x;
+	(void)state;
+
+	fx_base(&x, IOPF_MOCK_KERNEL_7_3);
+	assert_int_equal(iopf_mock_dev_new(x.m, &dev2), 0);
+	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	c = (struct iommu_viommu_alloc *)p;
+	d = (struct iommu_vdevice_alloc *)(p + 256);
+	q = (struct iommu_veventq_alloc *)(p + 512);
+	*c = va(VIOMMU_SELFTEST, x.dev, x.parent);
+	*d = (struct iommu_vdevice_alloc){.size = sizeof(*d),
+					  .viommu_id = x.viommu,
+					  .dev_id = dev2,
+					  .virt_id = 3};
+	*q = vq(x.viommu, VQ_SELFTEST, 1);
+	assert_int_equal(mprotect(p, (size_t)page, PROT_READ), 0);
+	assert_int_equal(ctx_ioctl(x.ctx, IOMMU_VIOMMU_ALLOC, c), -EFAULT);
+	assert_int_equal(ctx_ioctl(x.ctx, IOMMU_VDEVICE_ALLOC, d), -EFAULT);
+	assert_int_equal(ctx_ioctl(x.ctx, IOMMU_VEVENTQ_ALLOC, q), -EFAULT);
+	/* Nothing holds the vIOMMU; the device, virt_id and type are free. */
+	assert_int_equal(vdevice(x.ctx, x.viommu, dev2, 3, &id), 0);
+	assert_int_equal(id, dev2 + 1);
+	assert_int_equal(destroy(x.ctx, id), 0);
+	assert_int_equal(destroy(x.ctx, x.vdev), 0);
+	assert_int_equal(destroy(x.ctx, x.viommu), 0);
+	munmap(p, (size_t)page);
+	fx_teardown(&x);
+}
+
+/* Records staged for a read that never came (an io_uring READ cancelled)
+ * go to the next read, as that read would have had them. */
+static void test_staged_left_over(void **state)
+{
+	unsigned char buf[64];
+	ssize_t res = 0;
+	struct fx x;
+	(void)state;
+
+	fx_setup(&x, 8);
+	raise_n(&x, 2);
+	assert_int_equal(x.ops->read_prepare(x.be, x.fd, HDR + 4, &res), 0);
+	assert_int_equal(vread(&x, buf, sizeof(buf)), HDR + 4);
+	assert_int_equal(hdr_at(buf, 0).sequence, 0);
+	assert_int_equal(vread(&x, buf, sizeof(buf)), HDR + 4);
+	assert_int_equal(hdr_at(buf, 0).sequence, 1);
+	fx_teardown(&x);
+}
+
 /* ---- failure injection on the vEVENTQ fd -------------------------------- */
 
 static void test_inject(void **state)
@@ -1252,6 +1417,10 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_deep_queue),
 		cmocka_unit_test(test_vevent_nomem),
+		cmocka_unit_test(test_alloc_nomem),
+		cmocka_unit_test(test_veventq_no_fds),
+		cmocka_unit_test(test_respond_efault),
+		cmocka_unit_test(test_staged_left_over),
 		cmocka_unit_test(test_inject),
 		cmocka_unit_test(test_fd_outlives_mock),
 		cmocka_unit_test(test_teardown_all),
