@@ -29,9 +29,9 @@ struct iopf_mock;
 #define IOPF_MOCK_KERNEL_6_12 612 /* fault_id on nested HWPTs only */
 #define IOPF_MOCK_KERNEL_6_13 613 /* fault_id on paging HWPTs too */
 #define IOPF_MOCK_KERNEL_6_15 615 /* and IOMMU_VEVENTQ_ALLOC exists */
-#define IOPF_MOCK_KERNEL_7_3  703 /* as 6.15 in what the mock models */
+#define IOPF_MOCK_KERNEL_7_3  703 /* as 6.15 in what the mock models (7.3.4) */
 /* vIOMMUs and vDEVICEs exist from 6.13, vEVENTQs from 6.15; they follow 7.3
- * (measured on 7.3.4) in every mode that has them. */
+ * in every mode that has them. */
 
 struct iopf_mock_opts {
 	uint32_t size; /* sizeof(struct iopf_mock_opts) */

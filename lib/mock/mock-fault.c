@@ -316,9 +316,9 @@ abort:
 void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
 			    struct mock_dev *dev, uint8_t state)
 {
-	uint64_t *count = state == IOPF_MOCK_GROUP_AUTO_DETACH
-				  ? &m->st.auto_detach
-				  : &m->st.auto_teardown;
+	uint64_t *count = state == IOPF_MOCK_GROUP_AUTO_DETACH ?
+				  &m->st.auto_detach :
+				  &m->st.auto_teardown;
 	struct mock_group *g, *next;
 
 	for (g = f->head; g; g = next) {
@@ -697,9 +697,10 @@ ssize_t mock_write_done(void *be, int fault_fd, const void *buf, size_t len,
 	if (!f) {
 		struct mock_veventq *q = mock_veventq_by_fd(m, fault_fd);
 
-		rc = q	       ? mock_veventq_write_done(m, q, res)
-		     : res < 0 ? res
-			       : -EBADF;
+		if (q)
+			rc = mock_veventq_write_done(m, q, res);
+		else
+			rc = res < 0 ? res : -EBADF;
 		goto out;
 	}
 	m->st.writes++;

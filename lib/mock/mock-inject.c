@@ -19,8 +19,9 @@ static void mock_rule_del(struct mock_rule *rules, unsigned int *n,
 	(*n)--;
 }
 
-IOPF_EXPORT int iopf_mock_inject_ioctl(struct iopf_mock *m, unsigned int cmd_nr,
-				       unsigned int nth, int err)
+IOPF_EXPORT int iopf_mock_inject_ioctl(struct iopf_mock *m,
+				       unsigned int cmd_nr, unsigned int nth,
+				       int err)
 {
 	int rc = 0;
 

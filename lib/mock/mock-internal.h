@@ -29,11 +29,11 @@
 
 /* The largest group iopf_mock_trigger() accepts: the library's own ceiling
  * (MAX_MAX_GROUP). A fault object may lower it, see mock_fault.stage_cap. */
-#define MOCK_MAX_GROUP	  65536u
+#define MOCK_MAX_GROUP 65536u
 #define MOCK_GROUP_ORDERS 17 /* free lists for 1 << 0 .. 1 << 16 records */
 
 #define MOCK_IOCTL_RULES 32
-#define MOCK_FD_RULES	 16
+#define MOCK_FD_RULES 16
 
 enum mock_obj_type {
 	MOCK_OBJ_IOAS = 1,
@@ -163,7 +163,8 @@ struct iopf_mock {
 };
 
 /* mock.c */
-struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id, uint32_t type);
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
+			       uint32_t type);
 int mock_obj_insert(struct iopf_mock *m, struct mock_obj *obj, uint32_t type);
 void mock_obj_remove(struct iopf_mock *m, struct mock_obj *obj);
 void mock_ref(struct iopf_mock *m);
@@ -200,12 +201,13 @@ void mock_fault_close(void *be, int fault_fd);
 int mock_viommu_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
 int mock_vdevice_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
 int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
-/* IOMMU_HWPT_ALLOC with pt_id a vIOMMU: the checks before the HWPT is
- * made (iommufd_viommu_alloc_hwpt_nested() and the driver's). */
+/* IOMMU_HWPT_ALLOC with pt_id a vIOMMU: the checks of
+ * iommufd_viommu_alloc_hwpt_nested() and the driver's, before the HWPT is
+ * made. */
 int mock_viommu_hwpt_check(struct iopf_mock *m,
 			   const struct iommu_hwpt_alloc *cmd);
-/* iopf_mock_dev_attach() to hwpt: the driver's check and bookkeeping
- * for a nested HWPT on a vIOMMU (ENOENT without a vDEVICE there). */
+/* iopf_mock_dev_attach() to hwpt: the driver's check and bookkeeping for a
+ * nested HWPT on a vIOMMU (ENOENT without a vDEVICE there). */
 int mock_viommu_attach(struct iopf_mock *m, struct mock_dev *dev,
 		       struct mock_hwpt *hwpt);
 /* The ops->destroy() of the three kinds; the object is out of the table. */

@@ -308,8 +308,21 @@ int mock_viommu_hwpt_check(struct iopf_mock *m,
 		return -EOPNOTSUPP;
 	if (!cmd->data_len)
 		return -EOPNOTSUPP;
-	/* Then the driver's alloc_domain_nested() reads the stage-1 data
-	 * (mock_hwpt_alloc() does that, as for any nested HWPT). */
+	/* The driver's alloc_domain_nested() reads the stage-1 data (any
+	 * data_type, as for a nested HWPT on a parent: see mock.c). */
+	for (uint32_t at = 0; at < cmd->data_len;) {
+		unsigned char tmp[4096];
+		uint32_t n = cmd->data_len - at;
+		int rc;
+
+		if (n > sizeof(tmp))
+			n = sizeof(tmp);
+		rc = mock_copy_from_user(
+			tmp, (const void *)(uintptr_t)(cmd->data_uptr + at), n);
+		if (rc)
+			return rc;
+		at += n;
+	}
 	return 0;
 }
 

@@ -10,7 +10,7 @@
  * Where it differs from the kernel, on purpose:
  *  - only the commands libiopf uses exist (IOMMU_DESTROY, IOAS_ALLOC,
  *    HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC, VIOMMU_ALLOC,
- *    VDEVICE_ALLOC, VEVENTQ_ALLOC; vIOMMUs and what hangs on them live in
+ *    VDEVICE_ALLOC, VEVENTQ_ALLOC: vIOMMUs and what hangs on them live in
  *    mock-vevent.c); any other,
  *    IOMMU_IOAS_MAP included, is ENOTTY, and the VFIO compatibility ioctls
  *    are not emulated either;
@@ -35,8 +35,7 @@
 #define mock_offsetofend(type, member)                                         \
 	(offsetof(type, member) + sizeof(((type *)0)->member))
 
-#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING  \
-						*/
+#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING */
 
 /* ---- user memory -------------------------------------------------------- */
 
@@ -49,8 +48,8 @@
  */
 static int mock_uaccess(void *local, void *remote, size_t len, bool to_user)
 {
-	struct iovec l = {.iov_base = local, .iov_len = len};
-	struct iovec r = {.iov_base = remote, .iov_len = len};
+	struct iovec l = { .iov_base = local, .iov_len = len };
+	struct iovec r = { .iov_base = remote, .iov_len = len };
 	ssize_t n;
 
 	if (!len)
@@ -113,8 +112,9 @@ static int mock_copy_struct_from_user(void *dst, size_t ksize, const void *src,
 	size_t size = ksize < usize ? ksize : usize;
 
 	if (usize > ksize) {
-		int rc = mock_check_zeroed_user(
-			(const unsigned char *)src + ksize, usize - ksize);
+		int rc = mock_check_zeroed_user((const unsigned char *)src +
+							ksize,
+						usize - ksize);
 
 		if (rc <= 0)
 			return rc ? rc : -E2BIG;
@@ -162,15 +162,16 @@ static int mock_clear_user(uint64_t uptr, uint32_t len)
  * size, so outputs past a short user struct are simply not written. */
 int mock_ucmd_respond(struct mock_ucmd *ucmd)
 {
-	size_t len =
-		ucmd->user_size < ucmd->ksize ? ucmd->user_size : ucmd->ksize;
+	size_t len = ucmd->user_size < ucmd->ksize ? ucmd->user_size :
+						     ucmd->ksize;
 
 	return mock_copy_to_user(ucmd->ubuffer, ucmd->cmd, len);
 }
 
 /* ---- objects ------------------------------------------------------------ */
 
-struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id, uint32_t type)
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
+			       uint32_t type)
 {
 	struct mock_obj *obj;
 
@@ -326,7 +327,7 @@ void mock_unref(struct iopf_mock *m)
 IOPF_EXPORT int iopf_mock_new(const struct iopf_mock_opts *opts,
 			      struct iopf_mock **out)
 {
-	struct iopf_mock_opts o = {.size = sizeof(o)};
+	struct iopf_mock_opts o = { .size = sizeof(o) };
 	struct iopf_mock *m;
 	int nofit, rc;
 
@@ -436,8 +437,8 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
  * is known of that date). 7.3 takes the same flags (hw_pagetable.c). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
-	uint32_t flags =
-		IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |
+			 IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
 
 	if (m->kernel >= IOPF_MOCK_KERNEL_6_13)
 		flags |= IOMMU_HWPT_FAULT_ID_VALID;
@@ -516,9 +517,6 @@ static int mock_hwpt_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 		/* A nested HWPT on a vIOMMU (6.13+): it holds the vIOMMU,
 		 * not the vIOMMU's parent HWPT (mock-vevent.c). */
 		rc = mock_viommu_hwpt_check(m, cmd);
-		if (rc)
-			return rc;
-		rc = mock_read_user_data(cmd->data_uptr, cmd->data_len);
 		if (rc)
 			return rc;
 		type = MOCK_OBJ_HWPT_NESTED;
@@ -656,7 +654,7 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 	struct iopf_mock *m = be;
 	const struct mock_ioctl_op *op;
 	union mock_ucmd_buffer buf;
-	struct mock_ucmd ucmd = {.ubuffer = arg, .cmd = &buf};
+	struct mock_ucmd ucmd = { .ubuffer = arg, .cmd = &buf };
 	int rc;
 
 	if (!m)
@@ -673,7 +671,8 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 		rc = -ENOTTY;
 		goto out;
 	}
-	rc = mock_copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size));
+	rc = mock_copy_from_user(&ucmd.user_size, arg,
+				 sizeof(ucmd.user_size));
 	if (rc)
 		goto out;
 	if (ucmd.user_size < op->min_size) {
@@ -855,7 +854,7 @@ IOPF_EXPORT int iopf_mock_stats(struct iopf_mock *m, struct iopf_mock_stats *st)
 IOPF_EXPORT int iopf_mock_group_info(struct iopf_mock *m, uint64_t group_id,
 				     struct iopf_mock_group_info *info)
 {
-	struct iopf_mock_group_info out = {.size = sizeof(out)};
+	struct iopf_mock_group_info out = { .size = sizeof(out) };
 	struct mock_ginfo gi;
 
 	if (!m || !info || !mock_out_size_ok(info, sizeof(out)))
