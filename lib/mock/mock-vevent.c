@@ -116,16 +116,7 @@ struct mock_veventq *mock_veventq_find(struct iopf_mock *m, uint32_t id)
 
 struct mock_veventq *mock_veventq_by_fd(struct iopf_mock *m, int fd)
 {
-	if (fd < 0)
-		return NULL;
-	for (uint32_t id = 1; id < m->nobjs; id++) {
-		struct mock_obj *obj = m->objs[id];
-
-		if (obj && obj->type == MOCK_OBJ_VEVENTQ &&
-		    ((struct mock_veventq *)obj)->lib_fd == fd)
-			return (struct mock_veventq *)obj;
-	}
-	return NULL;
+	return (struct mock_veventq *)mock_fd_obj(m, fd, MOCK_OBJ_VEVENTQ);
 }
 
 struct mock_fdinj *mock_veventq_inj(struct mock_veventq *q)
@@ -585,6 +576,9 @@ int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 	q->depth = cmd->veventq_depth;
 	cmd->out_veventq_id = q->obj.id;
 	cmd->out_veventq_fd = (uint32_t)q->lib_fd;
+	rc = mock_fd_bind(m, q->lib_fd, &q->obj);
+	if (rc)
+		goto abort;
 	rc = mock_ucmd_respond(ucmd);
 	if (rc)
 		goto abort;
@@ -598,6 +592,8 @@ int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 
 abort:
 	mock_obj_remove(m, &q->obj);
+	if (q->lib_fd >= 0)
+		mock_fd_unbind(m, q->lib_fd);
 	mock_veventq_free_mem(q);
 	return rc;
 }
@@ -820,8 +816,9 @@ int mock_veventq_poll_fd(struct mock_veventq *q)
 
 /* iommufd_eventq_fops_release(): the fd's reference on the object goes (the
  * caller drops the one on the mock). Queued events stay until destroy. */
-void mock_veventq_close(struct mock_veventq *q)
+void mock_veventq_close(struct iopf_mock *m, struct mock_veventq *q)
 {
+	mock_fd_unbind(m, q->lib_fd);
 	close(q->lib_fd);
 	q->lib_fd = -1;
 	q->obj.users--;
