@@ -22,6 +22,7 @@
 #define RESP_SIZE  sizeof(struct iommu_hwpt_page_response)
 
 #define DEFAULT_BATCH	  256
+#define INITIAL_RECORDS	  16 /* a queue's first read buffer, see queue_opts() */
 #define DEFAULT_MAX_GROUP 4096
 #define MAX_MAX_GROUP	  65536
 #define INLINE_FAULTS	  4
@@ -137,6 +138,7 @@ struct iopf_queue {
 	/* read side: the engine's thread only */
 	unsigned char *buf;
 	uint32_t buf_records;
+	uint32_t batch; /* what buf grows to while reads fill it */
 	bool readable; /* read again without waiting first */
 	bool full; /* the last read filled the buffer: more is likely */
 	uint32_t nready; /* groups read and not handed out yet */

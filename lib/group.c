@@ -35,7 +35,7 @@ static void olist_del(struct iopf_group *g)
 
 static int ans_reserve(struct ans_buf *a, uint32_t more)
 {
-	uint32_t cap = a->cap ? a->cap : 64;
+	uint32_t cap = a->cap ? a->cap : 16;
 	void *p;
 
 	if (a->n + more <= a->cap)
@@ -173,11 +173,11 @@ int queue_slots_init(struct iopf_queue *q)
 
 	atomic_init(&q->lock.held, false);
 	olist_init(&q->outstanding);
-	rc = slots_grow(q);
+	/* Slots come with the first group (slot_get): an idle queue has
+	 * none. */
+	rc = ans_reserve(&q->pending, 16);
 	if (!rc)
-		rc = ans_reserve(&q->pending, 64);
-	if (!rc)
-		rc = ans_reserve(&q->inflight_ans, 64);
+		rc = ans_reserve(&q->inflight_ans, 16);
 	if (rc) {
 		queue_slots_fini(q);
 		return rc;
@@ -543,6 +543,24 @@ static int queue_grow(struct iopf_queue *q)
 	return 0;
 }
 
+/* A full read of a buffer below the batch: double it (up to the batch). If
+ * there is no memory for it, the queue goes on with the buffer it has. */
+static IOPF_COLD void queue_ramp(struct iopf_queue *q)
+{
+	uint32_t records = q->buf_records * 2;
+	unsigned char *buf;
+
+	if (records > q->batch)
+		records = q->batch;
+	buf = realloc(q->buf, (size_t)records * FAULT_SIZE);
+	if (!buf)
+		return;
+	memset(buf + (size_t)q->buf_records * FAULT_SIZE, 0,
+	       (size_t)(records - q->buf_records) * FAULT_SIZE);
+	q->buf = buf;
+	q->buf_records = records;
+}
+
 /* The queue cannot go on: the engine reports it once (engine_run). */
 static int queue_fail(struct iopf_queue *q, int err)
 {
@@ -614,6 +632,8 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 	 * than a poll and then a read. */
 	q->readable = true;
 	q->full = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
+	if (unlikely(q->full && q->buf_records < q->batch))
+		queue_ramp(q);
 	if (rc)
 		return rc;
 	return (int)(res / (ssize_t)FAULT_SIZE);

@@ -86,12 +86,17 @@ static int queue_opts(struct iopf_queue *q, const struct iopf_queue_opts *in)
 		return -EINVAL;
 	if (o.max_group > MAX_MAX_GROUP)
 		return -EINVAL;
-	q->buf_records = o.batch ? o.batch : DEFAULT_BATCH;
+	q->batch = o.batch ? o.batch : DEFAULT_BATCH;
 	q->max_group = o.max_group ? o.max_group : DEFAULT_MAX_GROUP;
-	if (q->buf_records > MAX_MAX_GROUP)
+	if (q->batch > MAX_MAX_GROUP)
 		return -EINVAL;
-	if (q->max_group < q->buf_records)
-		q->max_group = q->buf_records;
+	if (q->max_group < q->batch)
+		q->max_group = q->batch;
+	/* The buffer starts small and doubles while reads fill it, up to
+	 * the batch: an idle queue holds INITIAL_RECORDS records of memory,
+	 * and a busy one reaches the batch within a few reads. */
+	q->buf_records =
+		q->batch < INITIAL_RECORDS ? q->batch : INITIAL_RECORDS;
 	q->deadline_ns = o.deadline_ns;
 	q->handler = o.handler;
 	q->answered = o.answered;
