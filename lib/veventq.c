@@ -357,8 +357,7 @@ IOPF_EXPORT void iopf_veventq_free(struct iopf_veventq *vq)
 	vready_del(e, vq);
 	engine_forget_queue(e, q);
 	vq_fd_close(q->ctx, q->fd);
-	d.id = q->fault_id;
-	ctx_ioctl(q->ctx, IOMMU_DESTROY, &d);
+	ctx_destroy_fault(q->ctx, q->fault_id);
 	ctx_put(q->ctx);
 	vq_mem_free(vq);
 }
