@@ -41,6 +41,16 @@ int kernel_source_detach(struct kernel_source *k)
 	return -ENOTSUP;
 }
 
+uint32_t kernel_source_parent_id(struct kernel_source *k)
+{
+	return 0;
+}
+
+int kernel_source_vevent(struct kernel_source *k)
+{
+	return -ENOTSUP;
+}
+
 void kernel_source_close(struct kernel_source *k)
 {
 }

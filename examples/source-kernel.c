@@ -68,6 +68,16 @@ int kernel_source_fault(struct kernel_source *k, uint32_t grpid, uint64_t addr,
 	return kt_trigger_iopf(k->m.fd, k->m.idev_id, 0, grpid, perm, addr);
 }
 
+uint32_t kernel_source_parent_id(struct kernel_source *k)
+{
+	return k->m.parent_id;
+}
+
+int kernel_source_vevent(struct kernel_source *k)
+{
+	return kt_trigger_vevent(k->m.fd, k->m.idev_id);
+}
+
 int kernel_source_detach(struct kernel_source *k)
 {
 	/* Back to the parent: the kernel answers INVALID what is pending. */

@@ -17,7 +17,15 @@ struct source {
 	struct iopf_mock *mock;
 	struct kernel_source *k;
 	uint32_t dev_id, ioas_id, parent_id, nested_id;
+	uint32_t viommu_id, vdev_id;
 };
+
+/* <linux/iommufd.h>'s IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, and the kernel selftest
+ * driver's vIOMMU and vEVENTQ types (iommufd_test.h), which the mock follows.
+ */
+#define VEVENTQ_TYPE_ARM_SMMUV3 1u
+#define VIOMMU_TYPE_SELFTEST	0xdeadbeefu
+#define VEVENTQ_TYPE_SELFTEST	0xbeefbeefu
 
 /* The driver data of a nested HWPT: for a real VMM, the guest's stage-1
  * table pointer in the format of the IOMMU (e.g. VT-d's). The mock accepts
@@ -26,7 +34,7 @@ static const uint32_t mock_stage1 = 0xbadbeef;
 
 int source_open(const char *backend, struct source **out)
 {
-	struct iopf_hwpt_args parent = { .size = sizeof(parent) };
+	struct iopf_hwpt_args parent = {.size = sizeof(parent)};
 	struct source *s;
 	int rc;
 
@@ -48,7 +56,11 @@ int source_open(const char *backend, struct source **out)
 		free(s);
 		return -EINVAL;
 	}
-	rc = iopf_mock_new(NULL, &s->mock);
+	/* Linux 7.3's rules: vIOMMUs and vEVENTQs too. */
+	rc = iopf_mock_new(
+		&(struct iopf_mock_opts){.size = sizeof(struct iopf_mock_opts),
+					 .kernel = IOPF_MOCK_KERNEL_7_3},
+		&s->mock);
 	if (!rc)
 		rc = iopf_mock_ctx_new(s->mock, &s->ctx);
 	if (!rc)
@@ -86,7 +98,7 @@ uint32_t source_dev_id(struct source *s)
 
 int source_attach(struct source *s, struct iopf_queue *q)
 {
-	struct iopf_hwpt_args a = { .size = sizeof(a) };
+	struct iopf_hwpt_args a = {.size = sizeof(a)};
 	int rc;
 
 	if (s->k) {
@@ -143,11 +155,79 @@ int source_detach(struct source *s)
 	return rc;
 }
 
+int source_viommu(struct source *s, uint64_t virt_id, uint32_t *viommu_id)
+{
+	struct iopf_viommu_args va = {.size = sizeof(va),
+				      .type = VIOMMU_TYPE_SELFTEST,
+				      .dev_id = s->dev_id};
+	int rc;
+
+	va.hwpt_id = s->k ? kernel_source_parent_id(s->k) : s->parent_id;
+	rc = iopf_viommu_alloc(s->ctx, &va, &s->viommu_id);
+	if (rc)
+		return rc;
+	rc = iopf_vdevice_alloc(s->ctx, s->viommu_id, s->dev_id, virt_id,
+				&s->vdev_id);
+	if (rc) {
+		iopf_destroy(s->ctx, s->viommu_id);
+		s->viommu_id = 0;
+		return rc;
+	}
+	*viommu_id = s->viommu_id;
+	return 0;
+}
+
+int source_viommu_attach(struct source *s, struct iopf_queue *q)
+{
+	struct iopf_hwpt_args a = {.size = sizeof(a)};
+	int rc = 0;
+
+	if (s->k) {
+		rc = kernel_source_nested_args(s->k, &a);
+	} else {
+		a.dev_id = s->dev_id;
+		a.data_type = 0xdead;
+		a.data_len = sizeof(mock_stage1);
+		a.data = &mock_stage1;
+	}
+	a.pt_id = s->viommu_id;
+	if (!rc)
+		rc = iopf_hwpt_alloc(s->ctx, q, &a, &s->nested_id);
+	if (rc)
+		return rc;
+	rc = s->k ? kernel_source_attach(s->k, s->nested_id)
+		  : iopf_mock_dev_attach(s->mock, s->dev_id, s->nested_id);
+	if (rc) {
+		iopf_destroy(s->ctx, s->nested_id);
+		s->nested_id = 0;
+	}
+	return rc;
+}
+
+uint32_t source_vevent_type(const struct source *s)
+{
+	return s->k ? VEVENTQ_TYPE_SELFTEST : VEVENTQ_TYPE_ARM_SMMUV3;
+}
+
+int source_vevent(struct source *s, const void *data, uint32_t len)
+{
+	if (s->k)
+		return kernel_source_vevent(s->k);
+	return iopf_mock_vevent(s->mock, s->dev_id, VEVENTQ_TYPE_ARM_SMMUV3,
+				data, len, NULL);
+}
+
 void source_close(struct source *s)
 {
 	if (!s)
 		return;
 	source_detach(s);
+	/* A VMM's order: vDEVICE, then vIOMMU (its vEVENTQ is the caller's,
+	 * and must be freed before). */
+	if (s->vdev_id)
+		iopf_destroy(s->ctx, s->vdev_id);
+	if (s->viommu_id)
+		iopf_destroy(s->ctx, s->viommu_id);
 	if (s->k) {
 		kernel_source_close(s->k);
 	} else {

@@ -38,6 +38,20 @@ int source_fault(struct source *s, uint32_t grpid, uint64_t addr, uint32_t perm,
 		 unsigned int nrec);
 /* Detaches the device and destroys what source_attach made. */
 int source_detach(struct source *s);
+
+/* vIOMMU events. source_viommu() makes a vIOMMU on the device's nesting
+ * parent and the device's vDEVICE with virt_id; source_viommu_attach() a
+ * nested HWPT on that vIOMMU (faults into q, if not NULL) with the device
+ * attached; source_vevent() makes the IOMMU report one event of
+ * source_vevent_type() for the device: on the mock, an ARM SMMUv3 record of
+ * len bytes (at most 32) from data; on the kernel, the selftest driver's
+ * event, whose payload is the device's u32 virt_id (data is not used).
+ * source_detach() then detaches the device; source_close() destroys the
+ * rest. */
+int source_viommu(struct source *s, uint64_t virt_id, uint32_t *viommu_id);
+int source_viommu_attach(struct source *s, struct iopf_queue *q);
+uint32_t source_vevent_type(const struct source *s);
+int source_vevent(struct source *s, const void *data, uint32_t len);
 void source_close(struct source *s);
 
 /* The kernel backend's half (source-kernel.c, or source-kernel-none.c when
@@ -50,6 +64,8 @@ int kernel_source_attach(struct kernel_source *k, uint32_t hwpt_id);
 int kernel_source_fault(struct kernel_source *k, uint32_t grpid, uint64_t addr,
 			uint32_t perm);
 int kernel_source_detach(struct kernel_source *k);
+uint32_t kernel_source_parent_id(struct kernel_source *k);
+int kernel_source_vevent(struct kernel_source *k);
 void kernel_source_close(struct kernel_source *k);
 
 /* What the examples share besides the fault source. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/version.h>
 #include <iommufd_test.h>
 
 static int kt_ioctl(int fd, unsigned long cmd, void *arg)
@@ -167,6 +168,23 @@ int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uin
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+int kt_trigger_vevent(int fd, uint32_t dev_id)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_TRIGGER_VEVENT,
+		.trigger_vevent = { .dev_id = dev_id },
+	};
+
+	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+#else
+	(void)fd;
+	(void)dev_id;
+	return -EOPNOTSUPP; /* the selftest op came with vEVENTQs (6.15) */
+#endif
 }
 
 int kt_patched(int fd)

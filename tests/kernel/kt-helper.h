@@ -89,6 +89,12 @@ int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uin
  */
 int kt_patched(int fd);
 
+/* IOMMU_TEST_OP_TRIGGER_VEVENT (6.15+): the selftest driver reports one vEVENT of its
+ * type (IOMMU_VEVENTQ_TYPE_SELFTEST, payload: the device's u32 virt_id) for dev_id, which
+ * must be attached to a nested HWPT on a vIOMMU where it has a vDEVICE (ENOENT otherwise;
+ * EOPNOTSUPP without a vEVENTQ of the type, and from kt-helper built for older kernels). */
+int kt_trigger_vevent(int fd, uint32_t dev_id);
+
 /*
  * IOMMU_TEST_OP_TRIGGER_IOPF_FLAGS: as kt_trigger_iopf(), but LAST_PAGE only when @last
  * is nonzero. A record without it is a non-last record of a partial group: the iopf core
