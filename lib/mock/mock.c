@@ -35,8 +35,9 @@
 #define mock_offsetofend(type, member)                                         \
 	(offsetof(type, member) + sizeof(((type *)0)->member))
 
-#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING  \
-						*/
+#define MOCK_HW_CAP_DIRTY_TRACKING                                             \
+	(1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING                             \
+		     */
 
 /* ---- user memory -------------------------------------------------------- */
 
@@ -225,10 +226,11 @@ int mock_fd_bind(struct iopf_mock *m, int fd, struct mock_obj *obj)
 
 		while (n <= (uint32_t)fd)
 			n *= 2;
-		p = realloc(m->fd_objs, n * sizeof(*p));
+		p = realloc(m->fd_objs, n * sizeof(struct mock_obj *));
 		if (!p)
 			return -ENOMEM;
-		memset(p + m->nfd_objs, 0, (n - m->nfd_objs) * sizeof(*p));
+		memset(p + m->nfd_objs, 0,
+		       (n - m->nfd_objs) * sizeof(struct mock_obj *));
 		m->fd_objs = p;
 		m->nfd_objs = n;
 	}

@@ -182,7 +182,8 @@ int __real_timerfd_create(int clockid, int flags);
 int __real_socketpair(int domain, int type, int protocol, int sv[2]);
 int __real_fcntl(int fd, int cmd, ...);
 int __real_fcntl64(int fd, int cmd, ...);
-int __real_io_uring_queue_init_params(unsigned int entries, struct io_uring *ring,
+int __real_io_uring_queue_init_params(unsigned int entries,
+				      struct io_uring *ring,
 				      struct io_uring_params *p);
 int __wrap_eventfd(unsigned int count, int flags);
 int __wrap_epoll_create1(int flags);
@@ -191,7 +192,8 @@ int __wrap_timerfd_create(int clockid, int flags);
 int __wrap_socketpair(int domain, int type, int protocol, int sv[2]);
 int __wrap_fcntl(int fd, int cmd, ...);
 int __wrap_fcntl64(int fd, int cmd, ...);
-int __wrap_io_uring_queue_init_params(unsigned int entries, struct io_uring *ring,
+int __wrap_io_uring_queue_init_params(unsigned int entries,
+				      struct io_uring *ring,
 				      struct io_uring_params *p);
 
 static long sys_nth, sys_calls;
@@ -229,13 +231,16 @@ int __wrap_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
 int __wrap_timerfd_create(int clockid, int flags)
 {
-	return sys_fail("timerfd_create") ? -1 : __real_timerfd_create(clockid, flags);
+	return sys_fail("timerfd_create")
+		       ? -1
+		       : __real_timerfd_create(clockid, flags);
 }
 
 int __wrap_socketpair(int domain, int type, int protocol, int sv[2])
 {
-	return sys_fail("socketpair") ? -1 :
-					__real_socketpair(domain, type, protocol, sv);
+	return sys_fail("socketpair")
+		       ? -1
+		       : __real_socketpair(domain, type, protocol, sv);
 }
 
 int __wrap_fcntl(int fd, int cmd, ...)
@@ -269,7 +274,8 @@ int __wrap_fcntl64(int fd, int cmd, ...)
 	return __real_fcntl64(fd, cmd, arg);
 }
 
-int __wrap_io_uring_queue_init_params(unsigned int entries, struct io_uring *ring,
+int __wrap_io_uring_queue_init_params(unsigned int entries,
+				      struct io_uring *ring,
 				      struct io_uring_params *p)
 {
 	if (sys_fail("io_uring_queue_init_params"))
@@ -299,7 +305,8 @@ static void count_ioctls(struct iopf_ctx *ctx)
 	ctx->ops = &counting_ops;
 }
 
-/* ---- the failures --------------------------------------------------------- */
+/* ---- the failures ---------------------------------------------------------
+ */
 
 enum fclass { F_ALLOC, F_IOCTL, F_READ, F_WRITE, F_SYSCALL };
 
@@ -311,25 +318,25 @@ struct fmode {
 };
 
 static const struct fmode modes[] = {
-	{ F_ALLOC, "alloc", 0, ENOMEM },
-	{ F_IOCTL, "ioctl-ENOMEM", 0, ENOMEM },
-	{ F_IOCTL, "ioctl-ENOTTY", 0, ENOTTY },
-	{ F_READ, "read-EIO", IOPF_MOCK_READ_ERRNO, EIO },
-	{ F_READ, "read-zero", IOPF_MOCK_READ_ZERO, 0 },
-	{ F_WRITE, "write-EIO", IOPF_MOCK_WRITE_ERRNO, EIO },
-	{ F_WRITE, "write-EINVAL", IOPF_MOCK_WRITE_ERRNO, EINVAL },
-	{ F_WRITE, "write-none", IOPF_MOCK_WRITE_SHORT, 0 },
-	{ F_SYSCALL, "syscall", 0, EMFILE },
+	{F_ALLOC, "alloc", 0, ENOMEM},
+	{F_IOCTL, "ioctl-ENOMEM", 0, ENOMEM},
+	{F_IOCTL, "ioctl-ENOTTY", 0, ENOTTY},
+	{F_READ, "read-EIO", IOPF_MOCK_READ_ERRNO, EIO},
+	{F_READ, "read-zero", IOPF_MOCK_READ_ZERO, 0},
+	{F_WRITE, "write-EIO", IOPF_MOCK_WRITE_ERRNO, EIO},
+	{F_WRITE, "write-EINVAL", IOPF_MOCK_WRITE_ERRNO, EINVAL},
+	{F_WRITE, "write-none", IOPF_MOCK_WRITE_SHORT, 0},
+	{F_SYSCALL, "syscall", 0, EMFILE},
 };
 
-static const char *const class_names[] = { "alloc", "ioctl", "read", "write",
-					    "syscall" };
+static const char *const class_names[] = {"alloc", "ioctl", "read", "write",
+					  "syscall"};
 
 /* ---- one run ------------------------------------------------------------- */
 
-#define BURST 70 /* more than a slot chunk (64) and the first answer buffer */
+#define BURST	70 /* more than a slot chunk (64) and the first answer buffer */
 #define NGROUPS (6 + BURST)
-#define MAX_CB 256
+#define MAX_CB	256
 
 struct run {
 	int kind;
@@ -449,26 +456,28 @@ static int vhandler(struct iopf_veventq *vq, const struct iopf_vevent *evs,
  * events (four kept, two lost: a LOST record), dispatched. */
 static bool vevents(struct run *r)
 {
-	struct iopf_viommu_args va = { .size = sizeof(va),
-				       .type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST,
-				       .dev_id = r->dev[0],
-				       .hwpt_id = r->parent };
-	struct iopf_veventq_opts vo = { .size = sizeof(vo),
-					.type = IOPF_MOCK_VEVENTQ_TYPE_SELFTEST,
-					.depth = 4,
-					.handler = vhandler,
-					.user = r };
+	struct iopf_viommu_args va = {.size = sizeof(va),
+				      .type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST,
+				      .dev_id = r->dev[0],
+				      .hwpt_id = r->parent};
+	struct iopf_veventq_opts vo = {.size = sizeof(vo),
+				       .type = IOPF_MOCK_VEVENTQ_TYPE_SELFTEST,
+				       .depth = 4,
+				       .handler = vhandler,
+				       .user = r};
 	uint32_t payload = 0xbadbeef;
-	struct iopf_hwpt_args na = { .size = sizeof(na),
-				     .dev_id = r->dev[0],
-				     .data_type = 0xdead,
-				     .data_len = sizeof(payload),
-				     .data = &payload };
+	struct iopf_hwpt_args na = {.size = sizeof(na),
+				    .dev_id = r->dev[0],
+				    .data_type = 0xdead,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
 
-	if (!step(r, "iopf_viommu_alloc", iopf_viommu_alloc(r->ctx, &va, &r->viommu)))
+	if (!step(r, "iopf_viommu_alloc",
+		  iopf_viommu_alloc(r->ctx, &va, &r->viommu)))
 		return false;
 	if (!step(r, "iopf_vdevice_alloc",
-		  iopf_vdevice_alloc(r->ctx, r->viommu, r->dev[0], 7, &r->vdev)))
+		  iopf_vdevice_alloc(r->ctx, r->viommu, r->dev[0], 7,
+				     &r->vdev)))
 		return false;
 	if (!step(r, "iopf_veventq_new",
 		  iopf_veventq_new(r->ctx, r->e, r->viommu, &vo, &r->vq)))
@@ -483,8 +492,8 @@ static bool vevents(struct run *r)
 	for (int i = 0; i < 6; i++)
 		if (!step(r, "iopf_mock_vevent",
 			  iopf_mock_vevent(r->m, r->dev[0],
-					   IOPF_MOCK_VEVENTQ_TYPE_SELFTEST, NULL,
-					   0, NULL)))
+					   IOPF_MOCK_VEVENTQ_TYPE_SELFTEST,
+					   NULL, 0, NULL)))
 			return false;
 	for (int i = 0; i < 50 && r->vrecords < 5; i++)
 		if (!step(r, "iopf_engine_dispatch(vEVENTQ)",
@@ -550,15 +559,15 @@ static bool flush(struct run *r)
 
 static void arm_fd_rule(struct run *r)
 {
-	struct iopf_mock_stats st = { .size = sizeof(st) };
+	struct iopf_mock_stats st = {.size = sizeof(st)};
 	const struct fmode *m = r->mode;
 
 	if (m->cls != F_READ && m->cls != F_WRITE)
 		return;
 	if (iopf_mock_stats(r->m, &st) ||
 	    iopf_mock_inject_fd(r->m, r->fault_id,
-				(enum iopf_mock_fd_fault)m->what, (unsigned)r->nth,
-				m->arg)) {
+				(enum iopf_mock_fd_fault)m->what,
+				(unsigned)r->nth, m->arg)) {
 		broke(r, "cannot arm the fd rule");
 		return;
 	}
@@ -571,9 +580,10 @@ static void arm_fd_rule(struct run *r)
 static bool lifecycle(struct run *r)
 {
 	/* 7.3: vIOMMUs and vEVENTQs too. */
-	struct iopf_mock_opts mo = { .size = sizeof(mo),
-				     .kernel = IOPF_MOCK_KERNEL_7_3 };
-	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = (uint32_t)r->kind };
+	struct iopf_mock_opts mo = {.size = sizeof(mo),
+				    .kernel = IOPF_MOCK_KERNEL_7_3};
+	struct iopf_engine_opts eo = {.size = sizeof(eo),
+				      .kind = (uint32_t)r->kind};
 	struct iopf_queue_opts qo = {
 		.size = sizeof(qo),
 		.batch = 4, /* the third group (5 records) must grow it */
@@ -582,12 +592,12 @@ static bool lifecycle(struct run *r)
 		.user = r,
 	};
 	uint32_t payload = 0xbadbeef;
-	struct iopf_hwpt_args pa = { .size = sizeof(pa),
-				     .flags = IOPF_HWPT_ALLOC_NEST_PARENT };
-	struct iopf_hwpt_args na = { .size = sizeof(na),
-				     .data_type = 0xdead,
-				     .data_len = sizeof(payload),
-				     .data = &payload };
+	struct iopf_hwpt_args pa = {.size = sizeof(pa),
+				    .flags = IOPF_HWPT_ALLOC_NEST_PARENT};
+	struct iopf_hwpt_args na = {.size = sizeof(na),
+				    .data_type = 0xdead,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
 	uint64_t feat = 0;
 
 	if (!step(r, "iopf_mock_new", iopf_mock_new(&mo, &r->m)))
@@ -607,14 +617,16 @@ static bool lifecycle(struct run *r)
 	if (!step(r, "iopf_ioas_alloc", iopf_ioas_alloc(r->ctx, &r->ioas)))
 		return false;
 	for (int i = 0; i < 2; i++)
-		if (!step(r, "iopf_mock_dev_new", iopf_mock_dev_new(r->m, &r->dev[i])))
+		if (!step(r, "iopf_mock_dev_new",
+			  iopf_mock_dev_new(r->m, &r->dev[i])))
 			return false;
 	pa.dev_id = r->dev[0];
 	pa.pt_id = r->ioas;
 	if (!step(r, "iopf_hwpt_alloc(parent)",
 		  iopf_hwpt_alloc(r->ctx, NULL, &pa, &r->parent)))
 		return false;
-	if (!step(r, "iopf_queue_new", iopf_queue_new(r->ctx, r->e, &qo, &r->q)))
+	if (!step(r, "iopf_queue_new",
+		  iopf_queue_new(r->ctx, r->e, &qo, &r->q)))
 		return false;
 	r->fault_id = iopf_queue_id(r->q);
 	arm_fd_rule(r);
@@ -647,8 +659,9 @@ static bool lifecycle(struct run *r)
 		const struct iopf_fault *f = iopf_group_fault(r->held[i], 0);
 
 		if (f && f->dev_id == r->dev[0]) {
-			if (!respond(r, i, f->addr >> 20 == 1 ? IOPF_RESP_SUCCESS :
-								IOPF_RESP_INVALID))
+			if (!respond(r, i,
+				     f->addr >> 20 == 1 ? IOPF_RESP_SUCCESS
+							: IOPF_RESP_INVALID))
 				return false;
 		} else {
 			i++;
@@ -682,7 +695,8 @@ static bool lifecycle(struct run *r)
 	if (!trigger(r, 0, 1) || !trigger(r, 0, 2))
 		return false;
 	for (int i = 0; i < 50 && r->handled < 2; i++)
-		if (!step(r, "iopf_engine_dispatch", iopf_engine_dispatch(r->e, 5)))
+		if (!step(r, "iopf_engine_dispatch",
+			  iopf_engine_dispatch(r->e, 5)))
 			return false;
 	if (r->handled < 2) {
 		r->failed_at = "dispatch: fewer than 2 groups";
@@ -693,7 +707,8 @@ static bool lifecycle(struct run *r)
 
 	/* The second device leaves: the kernel answers its two groups. The
 	 * late answers are refused (EINVAL, reported through the callback). */
-	if (!step(r, "iopf_mock_dev_detach", iopf_mock_dev_detach(r->m, r->dev[1])))
+	if (!step(r, "iopf_mock_dev_detach",
+		  iopf_mock_dev_detach(r->m, r->dev[1])))
 		return false;
 	r->attached[1] = false;
 	while (r->nheld)
@@ -728,21 +743,23 @@ static void destroy(struct run *r, uint32_t id)
 static void check_after_queue_free(struct run *r)
 {
 	unsigned int detached_answers = 0, unanswered = 0;
-	struct iopf_mock_stats st = { .size = sizeof(st) };
+	struct iopf_mock_stats st = {.size = sizeof(st)};
 
 	if (iopf_mock_stats(r->m, &st)) {
 		broke(r, "iopf_mock_stats");
 		return;
 	}
 	for (unsigned int i = 0; i < r->ngid; i++) {
-		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
+		struct iopf_mock_group_info gi = {.size = sizeof(gi)};
 
 		if (iopf_mock_group_info(r->m, r->gid[i], &gi)) {
-			broke(r, "group_info %llu", (unsigned long long)r->gid[i]);
+			broke(r, "group_info %llu",
+			      (unsigned long long)r->gid[i]);
 			continue;
 		}
 		if (r->verbose)
-			printf("    group %u: state %u cookie %u answers %u code %u\n",
+			printf("    group %u: state %u cookie %u answers %u "
+			       "code %u\n",
 			       i, gi.state, gi.cookie, gi.answers, gi.code);
 		if (gi.answers > 1)
 			broke(r, "group %u answered %u times", i, gi.answers);
@@ -766,26 +783,31 @@ static void check_after_queue_free(struct run *r)
 		}
 	}
 	if (unanswered > r->lost)
-		broke(r, "%u groups read and never answered (%u answers reported lost)",
+		broke(r,
+		      "%u groups read and never answered (%u answers reported "
+		      "lost)",
 		      unanswered, r->lost);
 	if (st.bad_unknown || st.bad_code)
-		broke(r, "answers with unknown cookies (%llu) or bad codes (%llu)",
+		broke(r,
+		      "answers with unknown cookies (%llu) or bad codes (%llu)",
 		      (unsigned long long)st.bad_unknown,
 		      (unsigned long long)st.bad_code);
 	if (st.bad_duplicate != detached_answers)
-		broke(r, "%llu answers to answered groups, %u of them late answers after detach",
+		broke(r,
+		      "%llu answers to answered groups, %u of them late "
+		      "answers after detach",
 		      (unsigned long long)st.bad_duplicate, detached_answers);
 	r->answered_total = st.answered_success + st.answered_invalid;
 	r->auto_detach = st.auto_detach;
-	if (r->fd_armed && (r->mode->cls == F_READ ? st.reads - r->reads0 :
-						     st.writes - r->writes0) <
+	if (r->fd_armed && (r->mode->cls == F_READ ? st.reads - r->reads0
+						   : st.writes - r->writes0) <
 				   (uint64_t)r->nth)
 		r->fd_armed = false; /* never reached */
 }
 
 static void teardown(struct run *r)
 {
-	struct iopf_mock_stats st = { .size = sizeof(st) };
+	struct iopf_mock_stats st = {.size = sizeof(st)};
 
 	/* The queue first, while the devices still wait: the library answers
 	 * what it holds. */
@@ -897,17 +919,23 @@ static bool run_one(int kind, const struct fmode *mode, long nth, bool verbose,
 		broke(r, "with no failure injected, the run stopped at %s: %d",
 		      r->failed_at ? r->failed_at : "?", r->failed_rc);
 	if (!reached && (r->vevents != 4 || r->vrecords != 5 || r->vlost != 2))
-		broke(r, "a clean run saw %u vEVENTQ records, %u events, %llu lost (want 5, 4, 2)",
+		broke(r,
+		      "a clean run saw %u vEVENTQ records, %u events, %llu "
+		      "lost (want 5, 4, 2)",
 		      r->vrecords, r->vevents, (unsigned long long)r->vlost);
-	if (!reached && (r->answered_total != NGROUPS - 2 || r->auto_detach != 2))
-		broke(r, "a clean run ended with %llu answered, %llu auto-detached",
+	if (!reached &&
+	    (r->answered_total != NGROUPS - 2 || r->auto_detach != 2))
+		broke(r,
+		      "a clean run ended with %llu answered, %llu "
+		      "auto-detached",
 		      (unsigned long long)r->answered_total,
 		      (unsigned long long)r->auto_detach);
 	*ok = !r->why[0];
 	if (!*ok || verbose)
-		printf("  %s %s N=%ld: %s%s%s (stopped at %s %d, %u callbacks, %u lost)\n",
-		       kind == IOPF_ENGINE_URING ? "uring" : "plain", mode->name,
-		       nth, *ok ? "ok" : "FAILED: ", r->why,
+		printf("  %s %s N=%ld: %s%s%s (stopped at %s %d, %u callbacks, "
+		       "%u lost)\n",
+		       kind == IOPF_ENGINE_URING ? "uring" : "plain",
+		       mode->name, nth, *ok ? "ok" : "FAILED: ", r->why,
 		       reached ? "" : " [not reached]",
 		       r->failed_at ? r->failed_at : "-", r->failed_rc, r->ncb,
 		       r->lost);
@@ -936,7 +964,8 @@ int main(int argc, char **argv)
 			long n, fails = 0;
 			bool ok = true;
 
-			if (only_class && strcmp(only_class, class_names[mode->cls]) &&
+			if (only_class &&
+			    strcmp(only_class, class_names[mode->cls]) &&
 			    strcmp(only_class, mode->name))
 				continue;
 			if (only_n) {
@@ -947,7 +976,8 @@ int main(int argc, char **argv)
 			}
 			/* Until a run no longer reaches the failure. */
 			for (n = 1; n < 100000; n++) {
-				bool reached = run_one(kind, mode, n, false, &ok);
+				bool reached =
+					run_one(kind, mode, n, false, &ok);
 
 				runs++;
 				if (!ok) {

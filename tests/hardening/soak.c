@@ -15,6 +15,10 @@
  * that takes only some answers, or none, or fails with EAGAIN/EINTR, an ioctl
  * that fails with ENOMEM. None of these may lose or repeat an answer.
  *
+ * Beside the faults, a vEVENTQ on the same engine takes the events another
+ * thread raises in bursts, one in eight larger than its depth: every event is
+ * delivered or counted lost, exactly.
+ *
  * Before it, a warm-up takes every pool to the workload's high-water mark
  * (WINDOW groups on each queue, of each size from 64 records down).
  *
@@ -50,21 +54,21 @@
 
 #include "mock/mock-internal.h" /* the mock's per-group log, to discount it */
 
-#define NQUEUES 2
+#define NQUEUES	       2
 #define DEVS_PER_QUEUE 2
-#define NTHREADS 4
-#define WINDOW 1024 /* groups triggered and not answered yet */
-#define RING 4096 /* per answer thread; > WINDOW */
-#define MAX_DELAY_US 500
-#define MAX_SEQ (1u << 22) /* groups in one engine's run, at most */
+#define NTHREADS       4
+#define WINDOW	       1024 /* groups triggered and not answered yet */
+#define RING	       4096 /* per answer thread; > WINDOW */
+#define MAX_DELAY_US   500
+#define MAX_SEQ	       (1u << 22) /* groups in one engine's run, at most */
 
 /* Heap growth allowed from 10% to 100% of a run, after the warm-up took every
  * pool to its high-water mark: allocator noise, and the read buffer grown by
  * an injected "does not fit" read. From 50% to 100% a smaller bound: a leak of
  * a single byte per group shows there (90000 groups and more). */
-#define HEAP_SLACK (256 * 1024)
+#define HEAP_SLACK	(256 * 1024)
 #define HEAP_SLACK_LATE (64 * 1024)
-#define RSS_SLACK (4 * 1024 * 1024)
+#define RSS_SLACK	(4 * 1024 * 1024)
 
 #define DIE(...)                                                               \
 	do {                                                                   \
@@ -183,11 +187,22 @@ struct soak {
 	uint8_t *handed; /* by sequence number: times handed out */
 	uint64_t *gid; /* by sequence number: the mock's group id */
 
-	atomic_uint_fast64_t responded; /* iopf_group_respond() calls that took */
+	atomic_uint_fast64_t
+		responded; /* iopf_group_respond() calls that took */
 	uint64_t callbacks; /* answered callback (engine thread) */
 	uint64_t injected;
 	unsigned int zero_reads; /* READ_ZERO injected */
 	struct answerer ans[NTHREADS];
+
+	/* vIOMMU events beside the faults: a device behind a vIOMMU, its
+	 * vEVENTQ on the same engine, and a thread raising bursts, some
+	 * larger than the queue's depth (lost, counted exactly). */
+	uint32_t vdev_dev, vparent, viommu, vdev, vnested;
+	struct iopf_veventq *vq;
+	pthread_t vthread;
+	atomic_bool vstop;
+	atomic_uint_fast64_t vraised;
+	uint64_t vdelivered, vlost, vrecords; /* engine thread */
 };
 
 static void *answer_thread(void *arg)
@@ -230,7 +245,7 @@ static void give(struct answerer *a, struct iopf_group *g, uint32_t code,
 	pthread_mutex_lock(&a->lock);
 	if (a->tail - a->head >= RING)
 		DIE("answer ring full");
-	a->ring[a->tail % RING] = (struct job){ g, due_us, code };
+	a->ring[a->tail % RING] = (struct job){g, due_us, code};
 	a->tail++;
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
@@ -273,7 +288,8 @@ static uint32_t check_group(struct soak *s, struct iopf_group *g)
 		    f->cookie != iopf_group_cookie(g) ||
 		    !(f->flags & IOPF_FAULT_LAST_PAGE) != (i + 1 < n) ||
 		    f->perm != (seq & 0xfu))
-			DIE("group %u record %u is not what was triggered", seq, i);
+			DIE("group %u record %u is not what was triggered", seq,
+			    i);
 	}
 	return seq;
 }
@@ -301,8 +317,9 @@ static void trigger_one(struct soak *s, unsigned int n, int qi)
 {
 	struct iopf_mock_fault f[64];
 	uint32_t r = rnd(&s->rng), seq = s->nseq;
-	uint32_t dev = qi < 0 ? s->dev[(r >> 16) % (NQUEUES * DEVS_PER_QUEUE)] :
-				s->dev[qi * DEVS_PER_QUEUE + (r >> 16) % DEVS_PER_QUEUE];
+	uint32_t dev = qi < 0 ? s->dev[(r >> 16) % (NQUEUES * DEVS_PER_QUEUE)]
+			      : s->dev[qi * DEVS_PER_QUEUE +
+				       (r >> 16) % DEVS_PER_QUEUE];
 	int rc;
 
 	if (!n)
@@ -359,10 +376,12 @@ static void inject(struct soak *s)
 		/* An ioctl that fails: the caller sees it, nothing else. */
 		uint32_t id = 0;
 
-		rc = iopf_mock_inject_ioctl(s->m, 0x81 /* IOAS_ALLOC */, 1, ENOMEM);
+		rc = iopf_mock_inject_ioctl(s->m, 0x81 /* IOAS_ALLOC */, 1,
+					    ENOMEM);
 		if (!rc && iopf_ioas_alloc(s->ctx, &id) != -ENOMEM)
 			DIE("injected ENOMEM not returned");
-		if (!rc && (iopf_ioas_alloc(s->ctx, &id) || iopf_destroy(s->ctx, id)))
+		if (!rc &&
+		    (iopf_ioas_alloc(s->ctx, &id) || iopf_destroy(s->ctx, id)))
 			DIE("IOAS after an injected failure");
 		break;
 	}
@@ -411,7 +430,8 @@ static void prime(struct soak *s, const char *name)
 			int rc = iopf_engine_wait(s->e, 1);
 
 			if (rc >= 0)
-				rc = iopf_engine_pull(s->e, held + got, WINDOW - got);
+				rc = iopf_engine_pull(s->e, held + got,
+						      WINDOW - got);
 			if (rc < 0)
 				DIE("%s: warm-up: %d", name, rc);
 			got += (unsigned int)rc;
@@ -429,10 +449,114 @@ static void prime(struct soak *s, const char *name)
 	}
 }
 
+#define VQ_DEPTH 128
+
+static int vhandler(struct iopf_veventq *vq, const struct iopf_vevent *evs,
+		    unsigned int n, void *user)
+{
+	struct soak *s = user;
+
+	(void)vq;
+	for (unsigned int i = 0; i < n; i++) {
+		s->vrecords++;
+		s->vdelivered += !(evs[i].flags & IOPF_VEVENT_LOST);
+		s->vlost += evs[i].lost;
+	}
+	return 0;
+}
+
+static void *vevent_thread(void *arg)
+{
+	struct soak *s = arg;
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ s->rng;
+
+	while (!atomic_load(&s->vstop)) {
+		/* Mostly small bursts; one in eight larger than the depth. */
+		uint32_t burst = rnd(&rng) % 8
+					 ? 1 + rnd(&rng) % 32
+					 : VQ_DEPTH + rnd(&rng) % VQ_DEPTH;
+
+		for (uint32_t i = 0; i < burst; i++) {
+			int rc = iopf_mock_vevent(
+				s->m, s->vdev_dev,
+				IOPF_MOCK_VEVENTQ_TYPE_SELFTEST, NULL, 0, NULL);
+
+			if (rc)
+				DIE("vevent: %d", rc);
+			atomic_fetch_add(&s->vraised, 1);
+		}
+		usleep(rnd(&rng) % 2000);
+	}
+	return NULL;
+}
+
+static void vsetup(struct soak *s)
+{
+	struct iopf_viommu_args va = {.size = sizeof(va),
+				      .type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST};
+	struct iopf_hwpt_args pa = {.size = sizeof(pa),
+				    .flags = IOPF_HWPT_ALLOC_NEST_PARENT};
+	uint32_t payload = 0xbadbeef;
+	struct iopf_hwpt_args na = {.size = sizeof(na),
+				    .data_type = 0xdead,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
+	struct iopf_veventq_opts vo = {.size = sizeof(vo),
+				       .type = IOPF_MOCK_VEVENTQ_TYPE_SELFTEST,
+				       .depth = VQ_DEPTH,
+				       .handler = vhandler,
+				       .user = s};
+
+	if (iopf_mock_dev_new(s->m, &s->vdev_dev))
+		DIE("vEVENTQ device");
+	pa.dev_id = na.dev_id = va.dev_id = s->vdev_dev;
+	pa.pt_id = s->ioas;
+	if (iopf_hwpt_alloc(s->ctx, NULL, &pa, &s->vparent))
+		DIE("vEVENTQ parent");
+	va.hwpt_id = s->vparent;
+	if (iopf_viommu_alloc(s->ctx, &va, &s->viommu) ||
+	    iopf_vdevice_alloc(s->ctx, s->viommu, s->vdev_dev, 9, &s->vdev) ||
+	    iopf_veventq_new(s->ctx, s->e, s->viommu, &vo, &s->vq))
+		DIE("vIOMMU, vDEVICE, vEVENTQ");
+	na.pt_id = s->viommu;
+	if (iopf_hwpt_alloc(s->ctx, NULL, &na, &s->vnested) ||
+	    iopf_mock_dev_attach(s->m, s->vdev_dev, s->vnested))
+		DIE("nested HWPT on the vIOMMU");
+	if (pthread_create(&s->vthread, NULL, vevent_thread, s))
+		DIE("pthread_create");
+}
+
+/* Stops the event thread and reads until every event raised was delivered
+ * or counted lost: exactly, or the soak fails. */
+static void vfinish(struct soak *s, const char *name)
+{
+	uint64_t t0 = now_us(), raised;
+
+	atomic_store(&s->vstop, true);
+	pthread_join(s->vthread, NULL);
+	raised = atomic_load(&s->vraised);
+	while (s->vdelivered + s->vlost < raised && now_us() - t0 < 10000000)
+		if (iopf_engine_dispatch(s->e, 1) < 0)
+			break;
+	if (s->vdelivered + s->vlost != raised)
+		DIE("%s: vEVENTQ: %llu raised, %llu delivered + %llu lost",
+		    name, (unsigned long long)raised,
+		    (unsigned long long)s->vdelivered,
+		    (unsigned long long)s->vlost);
+	printf("soak: %s: vEVENTQ beside the faults: %llu events raised, %llu "
+	       "delivered, %llu lost (counted exactly), %llu records\n",
+	       name, (unsigned long long)raised,
+	       (unsigned long long)s->vdelivered, (unsigned long long)s->vlost,
+	       (unsigned long long)s->vrecords);
+}
+
 static void setup(struct soak *s, int kind)
 {
-	struct iopf_mock_opts mo = { .size = sizeof(mo) };
-	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = (uint32_t)kind };
+	/* 7.3's rules: vIOMMUs and vEVENTQs too. */
+	struct iopf_mock_opts mo = {.size = sizeof(mo),
+				    .kernel = IOPF_MOCK_KERNEL_7_3};
+	struct iopf_engine_opts eo = {.size = sizeof(eo),
+				      .kind = (uint32_t)kind};
 	uint32_t payload = 0xbadbeef;
 
 	if (iopf_mock_new(&mo, &s->m) || iopf_mock_ctx_new(s->m, &s->ctx) ||
@@ -447,12 +571,13 @@ static void setup(struct soak *s, int kind)
 			.user = s,
 		};
 		uint32_t *dev = &s->dev[i * DEVS_PER_QUEUE];
-		struct iopf_hwpt_args pa = { .size = sizeof(pa),
-					     .flags = IOPF_HWPT_ALLOC_NEST_PARENT };
-		struct iopf_hwpt_args na = { .size = sizeof(na),
-					     .data_type = 0xdead,
-					     .data_len = sizeof(payload),
-					     .data = &payload };
+		struct iopf_hwpt_args pa = {
+			.size = sizeof(pa),
+			.flags = IOPF_HWPT_ALLOC_NEST_PARENT};
+		struct iopf_hwpt_args na = {.size = sizeof(na),
+					    .data_type = 0xdead,
+					    .data_len = sizeof(payload),
+					    .data = &payload};
 
 		for (int d = 0; d < DEVS_PER_QUEUE; d++)
 			if (iopf_mock_dev_new(s->m, &dev[d]))
@@ -468,7 +593,8 @@ static void setup(struct soak *s, int kind)
 			DIE("nested HWPT");
 		s->fault_id[i] = iopf_queue_id(s->q[i]);
 		for (int d = 0; d < DEVS_PER_QUEUE; d++)
-			if (iopf_mock_dev_attach(s->m, dev[d], s->hwpts[2 * i + 1]))
+			if (iopf_mock_dev_attach(s->m, dev[d],
+						 s->hwpts[2 * i + 1]))
 				DIE("attach");
 	}
 	for (int t = 0; t < NTHREADS; t++) {
@@ -509,9 +635,9 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 {
 	struct soak *s = calloc(1, sizeof(*s));
 	const char *name = kind == IOPF_ENGINE_URING ? "uring" : "plain";
-	struct iopf_mock_stats st = { .size = sizeof(st) };
+	struct iopf_mock_stats st = {.size = sizeof(st)};
 	uint64_t t0 = now_us(), next_inject = 300, next_trace = 10000, base;
-	struct mem warm = { 0 }, mid = { 0 }, end;
+	struct mem warm = {0}, mid = {0}, end;
 	bool warmed = false, halfway = false;
 	int rc;
 
@@ -530,6 +656,7 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 	touch(s->gid, MAX_SEQ * sizeof(*s->gid));
 	setup(s, kind);
 	prime(s, name);
+	vsetup(s);
 	base = s->faults;
 
 	while (s->faults - base < want_faults || s->callbacks < s->nseq ||
@@ -559,27 +686,31 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 		}
 		/* Measured when nothing is in flight, here and at the end, so
 		 * that they are comparable. */
-		if (!warmed && f >= want_faults / 10 && s->callbacks == s->nseq) {
+		if (!warmed && f >= want_faults / 10 &&
+		    s->callbacks == s->nseq) {
 			warm = measure(s);
 			warmed = true;
 		}
-		if (!halfway && f >= want_faults / 2 && s->callbacks == s->nseq) {
+		if (!halfway && f >= want_faults / 2 &&
+		    s->callbacks == s->nseq) {
 			mid = measure(s);
 			halfway = true;
 		}
 		if (now_us() - t0 > 20u * 60 * 1000000)
-			DIE("%s: 20 minutes and not done: %llu of %u answered", name,
-			    (unsigned long long)s->callbacks, s->nseq);
+			DIE("%s: 20 minutes and not done: %llu of %u answered",
+			    name, (unsigned long long)s->callbacks, s->nseq);
 	}
 	end = measure(s);
+	vfinish(s, name);
 
 	/* Every group once, every answer taken, the mock's books. */
 	for (uint32_t i = 0; i < s->nseq; i++)
 		if (s->handed[i] != 1)
-			DIE("%s: group %u handed out %u times", name, i, s->handed[i]);
+			DIE("%s: group %u handed out %u times", name, i,
+			    s->handed[i]);
 	if (atomic_load(&s->responded) != s->nseq || s->callbacks != s->nseq)
-		DIE("%s: %u groups, %llu answered, %llu reported", name, s->nseq,
-		    (unsigned long long)atomic_load(&s->responded),
+		DIE("%s: %u groups, %llu answered, %llu reported", name,
+		    s->nseq, (unsigned long long)atomic_load(&s->responded),
 		    (unsigned long long)s->callbacks);
 	if (iopf_mock_stats(s->m, &st))
 		DIE("mock stats");
@@ -587,29 +718,35 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 	    st.answered_success + st.answered_invalid != s->nseq ||
 	    st.bad_unknown || st.bad_duplicate || st.bad_code || st.pending ||
 	    st.outstanding || st.auto_detach || st.auto_teardown)
-		DIE("%s: mock: triggered %llu delivered %llu answered %llu+%llu bad %llu/%llu/%llu pending %llu outstanding %llu auto %llu/%llu",
+		DIE("%s: mock: triggered %llu delivered %llu answered "
+		    "%llu+%llu bad %llu/%llu/%llu pending %llu outstanding "
+		    "%llu auto %llu/%llu",
 		    name, (unsigned long long)st.groups_triggered,
 		    (unsigned long long)st.groups_delivered,
 		    (unsigned long long)st.answered_success,
 		    (unsigned long long)st.answered_invalid,
 		    (unsigned long long)st.bad_unknown,
 		    (unsigned long long)st.bad_duplicate,
-		    (unsigned long long)st.bad_code, (unsigned long long)st.pending,
+		    (unsigned long long)st.bad_code,
+		    (unsigned long long)st.pending,
 		    (unsigned long long)st.outstanding,
 		    (unsigned long long)st.auto_detach,
 		    (unsigned long long)st.auto_teardown);
 	for (uint32_t i = 0; i < s->nseq; i++) {
-		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
+		struct iopf_mock_group_info gi = {.size = sizeof(gi)};
 
 		if (iopf_mock_group_info(s->m, s->gid[i], &gi) ||
 		    gi.state != IOPF_MOCK_GROUP_ANSWERED || gi.answers != 1 ||
 		    gi.code != code_of(i))
-			DIE("%s: group %u: state %u, %u answers, code %u (want %u)",
+			DIE("%s: group %u: state %u, %u answers, code %u (want "
+			    "%u)",
 			    name, i, gi.state, gi.answers, gi.code, code_of(i));
 	}
 
-	printf("soak: %s: %llu faults in %u groups, %llu failures injected, %.1f s; "
-	       "heap %+lld bytes (%+lld from 50%%), rss %+lld KiB, fds %+d from 10%% to 100%%\n",
+	printf("soak: %s: %llu faults in %u groups, %llu failures injected, "
+	       "%.1f s; "
+	       "heap %+lld bytes (%+lld from 50%%), rss %+lld KiB, fds %+d "
+	       "from 10%% to 100%%\n",
 	       name, (unsigned long long)s->faults, s->nseq,
 	       (unsigned long long)s->injected, (double)(now_us() - t0) / 1e6,
 	       (long long)end.heap - (long long)warm.heap,
@@ -619,7 +756,8 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 	rc = 0;
 	if ((long long)end.heap - (long long)warm.heap > HEAP_SLACK ||
 	    (long long)end.heap - (long long)mid.heap > HEAP_SLACK_LATE) {
-		printf("soak: %s: FAILED: the heap grew by %lld bytes from 10%%, %lld from 50%%\n",
+		printf("soak: %s: FAILED: the heap grew by %lld bytes from "
+		       "10%%, %lld from 50%%\n",
 		       name, (long long)end.heap - (long long)warm.heap,
 		       (long long)end.heap - (long long)mid.heap);
 		rc = 1;
@@ -633,7 +771,8 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 		rc = 1;
 	}
 	if (end.fds != warm.fds) {
-		printf("soak: %s: FAILED: %d fds more\n", name, end.fds - warm.fds);
+		printf("soak: %s: FAILED: %d fds more\n", name,
+		       end.fds - warm.fds);
 		rc = 1;
 	}
 
@@ -648,6 +787,13 @@ static int run(int kind, uint64_t want_faults, uint64_t seed)
 		pthread_cond_destroy(&a->cond);
 		pthread_mutex_destroy(&a->lock);
 	}
+	iopf_mock_dev_detach(s->m, s->vdev_dev);
+	if (iopf_destroy(s->ctx, s->vnested))
+		DIE("destroy the nested HWPT on the vIOMMU");
+	iopf_veventq_free(s->vq);
+	if (iopf_destroy(s->ctx, s->vdev) || iopf_destroy(s->ctx, s->viommu) ||
+	    iopf_destroy(s->ctx, s->vparent))
+		DIE("destroy the vDEVICE, vIOMMU, parent");
 	for (int i = 0; i < NQUEUES; i++)
 		iopf_queue_free(s->q[i]);
 	for (unsigned int i = 0; i < NQUEUES * DEVS_PER_QUEUE; i++)
@@ -689,8 +835,8 @@ int main(int argc, char **argv)
 		rc |= run(IOPF_ENGINE_URING, faults, seed);
 		rc |= run(IOPF_ENGINE_PLAIN, faults, seed + 1);
 	} else {
-		rc |= run(strcmp(which, "plain") ? IOPF_ENGINE_URING :
-						   IOPF_ENGINE_PLAIN,
+		rc |= run(strcmp(which, "plain") ? IOPF_ENGINE_URING
+						 : IOPF_ENGINE_PLAIN,
 			  faults, seed);
 	}
 	return rc;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* kt-helper: raw iommufd / IOMMU_TEST_CMD calls for the real-kernel tier. See kt-helper.h. */
+/* kt-helper: raw iommufd / IOMMU_TEST_CMD calls for the real-kernel tier. See
+ * kt-helper.h. */
 #include "kt-helper.h"
 
 #include <errno.h>
@@ -30,27 +31,32 @@ int kt_open(void)
 int kt_open_or_skip(const char *prog)
 {
 	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = 0, /* no such op: EOPNOTSUPP from a kernel with IOMMUFD_TEST */
+		.size = sizeof(cmd), .op = 0, /* no such op: EOPNOTSUPP from a
+						 kernel with IOMMUFD_TEST */
 	};
-	struct iommu_fault_alloc fa = { .size = sizeof(fa), .flags = ~0u };
+	struct iommu_fault_alloc fa = {.size = sizeof(fa), .flags = ~0u};
 	int fd = kt_open();
 	int rc;
 
 	if (fd < 0) {
-		fprintf(stderr, "%s: SKIP: /dev/iommu: %s\n", prog, strerror(-fd));
+		fprintf(stderr, "%s: SKIP: /dev/iommu: %s\n", prog,
+			strerror(-fd));
 		exit(KT_EXIT_SKIP);
 	}
 	/* Without CONFIG_IOMMUFD_TEST the command number is unknown: ENOTTY. */
 	rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
 	if (rc == -ENOTTY) {
-		fprintf(stderr, "%s: SKIP: kernel without CONFIG_IOMMUFD_TEST\n", prog);
+		fprintf(stderr,
+			"%s: SKIP: kernel without CONFIG_IOMMUFD_TEST\n", prog);
 		exit(KT_EXIT_SKIP);
 	}
-	/* Fault queues are 6.11+: older kernels answer ENOTTY; 6.11+ rejects flags. */
+	/* Fault queues are 6.11+: older kernels answer ENOTTY; 6.11+ rejects
+	 * flags. */
 	rc = kt_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa);
 	if (rc == -ENOTTY) {
-		fprintf(stderr, "%s: SKIP: kernel without IOMMU_FAULT_QUEUE_ALLOC\n", prog);
+		fprintf(stderr,
+			"%s: SKIP: kernel without IOMMU_FAULT_QUEUE_ALLOC\n",
+			prog);
 		exit(KT_EXIT_SKIP);
 	}
 	return fd;
@@ -58,7 +64,7 @@ int kt_open_or_skip(const char *prog)
 
 int kt_ioas_alloc(int fd, uint32_t *ioas_id)
 {
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	struct iommu_ioas_alloc cmd = {.size = sizeof(cmd)};
 	int rc = kt_ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
 
 	if (!rc)
@@ -66,8 +72,8 @@ int kt_ioas_alloc(int fd, uint32_t *ioas_id)
 	return rc;
 }
 
-int kt_mock_domain(int fd, uint32_t ioas_id, uint32_t *stdev_id, uint32_t *hwpt_id,
-		   uint32_t *idev_id)
+int kt_mock_domain(int fd, uint32_t ioas_id, uint32_t *stdev_id,
+		   uint32_t *hwpt_id, uint32_t *idev_id)
 {
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
@@ -93,7 +99,7 @@ int kt_mock_domain_replace(int fd, uint32_t stdev_id, uint32_t pt_id)
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
 		.id = stdev_id,
-		.mock_domain_replace = { .pt_id = pt_id },
+		.mock_domain_replace = {.pt_id = pt_id},
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
@@ -108,7 +114,8 @@ static int kt_hwpt_alloc(int fd, struct iommu_hwpt_alloc *cmd, uint32_t *out)
 	return rc;
 }
 
-int kt_hwpt_alloc_parent(int fd, uint32_t idev_id, uint32_t ioas_id, uint32_t *out)
+int kt_hwpt_alloc_parent(int fd, uint32_t idev_id, uint32_t ioas_id,
+			 uint32_t *out)
 {
 	struct iommu_hwpt_alloc cmd = {
 		.size = sizeof(cmd),
@@ -121,8 +128,8 @@ int kt_hwpt_alloc_parent(int fd, uint32_t idev_id, uint32_t ioas_id, uint32_t *o
 	return kt_hwpt_alloc(fd, &cmd, out);
 }
 
-int kt_hwpt_alloc_nested(int fd, uint32_t idev_id, uint32_t parent_id, uint32_t fault_id,
-			 uint32_t *out)
+int kt_hwpt_alloc_nested(int fd, uint32_t idev_id, uint32_t parent_id,
+			 uint32_t fault_id, uint32_t *out)
 {
 	struct iommu_hwpt_alloc cmd = {
 		.size = sizeof(cmd),
@@ -142,7 +149,7 @@ int kt_hwpt_alloc_nested(int fd, uint32_t idev_id, uint32_t parent_id, uint32_t 
 
 int kt_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
 {
-	struct iommu_fault_alloc cmd = { .size = sizeof(cmd) };
+	struct iommu_fault_alloc cmd = {.size = sizeof(cmd)};
 	int rc = kt_ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
 
 	if (rc)
@@ -152,19 +159,20 @@ int kt_fault_alloc(int fd, uint32_t *fault_id, int *fault_fd)
 	return 0;
 }
 
-int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
-		    uint64_t addr)
+int kt_trigger_iopf(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
+		    uint32_t perm, uint64_t addr)
 {
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
-		.trigger_iopf = {
-			.dev_id = dev_id,
-			.pasid = pasid,
-			.grpid = grpid,
-			.perm = perm,
-			.addr = addr,
-		},
+		.trigger_iopf =
+			{
+				.dev_id = dev_id,
+				.pasid = pasid,
+				.grpid = grpid,
+				.perm = perm,
+				.addr = addr,
+			},
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
@@ -176,7 +184,7 @@ int kt_trigger_vevent(int fd, uint32_t dev_id)
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_TRIGGER_VEVENT,
-		.trigger_vevent = { .dev_id = dev_id },
+		.trigger_vevent = {.dev_id = dev_id},
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
@@ -189,8 +197,8 @@ int kt_trigger_vevent(int fd, uint32_t dev_id)
 
 int kt_patched(int fd)
 {
-	/* dev_id 0 is never an object: the patched op looks it up (ENOENT), a stock kernel
-	 * does not know the op (EOPNOTSUPP). */
+	/* dev_id 0 is never an object: the patched op looks it up (ENOENT), a
+	 * stock kernel does not know the op (EOPNOTSUPP). */
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_IOPF_RESP_STATS,
@@ -204,20 +212,22 @@ int kt_patched(int fd)
 	return rc ? rc : -EPROTO;
 }
 
-int kt_trigger_iopf_flags(int fd, uint32_t dev_id, uint32_t pasid, uint32_t grpid, uint32_t perm,
-			  uint64_t addr, int last)
+int kt_trigger_iopf_flags(int fd, uint32_t dev_id, uint32_t pasid,
+			  uint32_t grpid, uint32_t perm, uint64_t addr,
+			  int last)
 {
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_TRIGGER_IOPF_FLAGS,
-		.trigger_iopf_flags = {
-			.dev_id = dev_id,
-			.pasid = pasid,
-			.grpid = grpid,
-			.perm = perm,
-			.addr = addr,
-			.flags = last ? IOMMU_TEST_IOPF_LAST_PAGE : 0,
-		},
+		.trigger_iopf_flags =
+			{
+				.dev_id = dev_id,
+				.pasid = pasid,
+				.grpid = grpid,
+				.perm = perm,
+				.addr = addr,
+				.flags = last ? IOMMU_TEST_IOPF_LAST_PAGE : 0,
+			},
 	};
 
 	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
@@ -228,10 +238,13 @@ int kt_resp_stats(int fd, uint32_t dev_id, struct kt_resp_stats *st, int reset)
 	struct iommu_test_cmd cmd = {
 		.size = sizeof(cmd),
 		.op = IOMMU_TEST_OP_IOPF_RESP_STATS,
-		.iopf_resp_stats = {
-			.dev_id = dev_id,
-			.flags = reset ? IOMMU_TEST_IOPF_RESP_STATS_RESET : 0,
-		},
+		.iopf_resp_stats =
+			{
+				.dev_id = dev_id,
+				.flags =
+					reset ? IOMMU_TEST_IOPF_RESP_STATS_RESET
+					      : 0,
+			},
 	};
 	int rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
 
@@ -254,22 +267,25 @@ int kt_kernel_version(void)
 
 	if (uname(&u))
 		return -errno;
-	if (sscanf(u.release, "%u.%u", &major, &minor) != 2 || minor > 99 || major > 99)
+	if (sscanf(u.release, "%u.%u", &major, &minor) != 2 || minor > 99 ||
+	    major > 99)
 		return -EINVAL;
 	return (int)(major * 100 + minor);
 }
 
 int kt_destroy(int fd, uint32_t id)
 {
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+	struct iommu_destroy cmd = {.size = sizeof(cmd), .id = id};
 
 	return kt_ioctl(fd, IOMMU_DESTROY, &cmd);
 }
 
 int kt_nested_data(void **data, uint32_t *len, uint32_t *type)
 {
-	/* Read-only for the kernel; static so the pointer stays valid for the caller. */
-	static struct iommu_hwpt_selftest selftest = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	/* Read-only for the kernel; static so the pointer stays valid for the
+	 * caller. */
+	static struct iommu_hwpt_selftest selftest = {
+		.iotlb = IOMMU_TEST_IOTLB_DEFAULT};
 
 	*data = &selftest;
 	*len = sizeof(selftest);
@@ -286,7 +302,8 @@ int kt_mock_setup(struct kt_mock *m, int fd)
 	rc = kt_ioas_alloc(fd, &m->ioas_id);
 	if (rc)
 		return rc;
-	rc = kt_mock_domain(fd, m->ioas_id, &m->stdev_id, &m->hwpt_id, &m->idev_id);
+	rc = kt_mock_domain(fd, m->ioas_id, &m->stdev_id, &m->hwpt_id,
+			    &m->idev_id);
 	if (rc)
 		goto err_ioas;
 	rc = kt_hwpt_alloc_parent(fd, m->idev_id, m->ioas_id, &m->parent_id);
@@ -313,7 +330,8 @@ int kt_mock_teardown(struct kt_mock *m)
 	int first = 0;
 
 	if (m->stdev_id) {
-		keep_first(&first, kt_mock_domain_replace(m->fd, m->stdev_id, m->parent_id));
+		keep_first(&first, kt_mock_domain_replace(m->fd, m->stdev_id,
+							  m->parent_id));
 		keep_first(&first, kt_destroy(m->fd, m->stdev_id));
 	}
 	if (m->parent_id)

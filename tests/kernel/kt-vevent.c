@@ -29,10 +29,10 @@
 
 #include "kt-helper.h"
 
-#define VIOMMU_TYPE_SELFTEST 0xdeadbeefu
+#define VIOMMU_TYPE_SELFTEST  0xdeadbeefu
 #define VEVENTQ_TYPE_SELFTEST 0xbeefbeefu
-#define VIRT_ID 0x55u
-#define MAXEV 1024
+#define VIRT_ID		      0x55u
+#define MAXEV		      1024
 
 struct rec {
 	uint32_t flags, seq, lost, payload;
@@ -91,11 +91,11 @@ static int on_group(struct iopf_group *g, void *user)
 
 static int vq_new(struct vt *t, uint32_t depth)
 {
-	struct iopf_veventq_opts o = { .size = sizeof(o),
-				       .type = VEVENTQ_TYPE_SELFTEST,
-				       .depth = depth,
-				       .handler = on_events,
-				       .user = t };
+	struct iopf_veventq_opts o = {.size = sizeof(o),
+				      .type = VEVENTQ_TYPE_SELFTEST,
+				      .depth = depth,
+				      .handler = on_events,
+				      .user = t};
 
 	t->nrec = 0;
 	return iopf_veventq_new(t->ctx, t->e, t->viommu, &o, &t->vq);
@@ -103,10 +103,13 @@ static int vq_new(struct vt *t, uint32_t depth)
 
 static int setup(struct vt *t)
 {
-	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = (uint32_t)t->kind };
-	struct iopf_viommu_args va = { .size = sizeof(va), .type = VIOMMU_TYPE_SELFTEST };
-	struct iopf_queue_opts qo = { .size = sizeof(qo), .handler = on_group, .user = t };
-	struct iopf_hwpt_args na = { .size = sizeof(na) };
+	struct iopf_engine_opts eo = {.size = sizeof(eo),
+				      .kind = (uint32_t)t->kind};
+	struct iopf_viommu_args va = {.size = sizeof(va),
+				      .type = VIOMMU_TYPE_SELFTEST};
+	struct iopf_queue_opts qo = {
+		.size = sizeof(qo), .handler = on_group, .user = t};
+	struct iopf_hwpt_args na = {.size = sizeof(na)};
 	void *data;
 	int rc;
 
@@ -121,7 +124,8 @@ static int setup(struct vt *t)
 		rc = iopf_viommu_alloc(t->ctx, &va, &t->viommu);
 	}
 	if (!rc)
-		rc = iopf_vdevice_alloc(t->ctx, t->viommu, t->m.idev_id, VIRT_ID, &t->vdev);
+		rc = iopf_vdevice_alloc(t->ctx, t->viommu, t->m.idev_id,
+					VIRT_ID, &t->vdev);
 	if (!rc)
 		rc = vq_new(t, 1024);
 	if (!rc)
@@ -136,7 +140,8 @@ static int setup(struct vt *t)
 	if (!rc)
 		rc = kt_mock_domain_replace(t->m.fd, t->m.stdev_id, t->nested);
 	if (rc)
-		printf("vevent %s: setup: %d (%s)\n", t->eng, rc, iopf_ctx_errmsg(t->ctx));
+		printf("vevent %s: setup: %d (%s)\n", t->eng, rc,
+		       iopf_ctx_errmsg(t->ctx));
 	return rc;
 }
 
@@ -158,25 +163,28 @@ static void raise_n(struct vt *t, unsigned int n)
 
 static void sc_order(struct vt *t)
 {
-	struct iopf_veventq_stats st = { .size = sizeof(st) };
+	struct iopf_veventq_stats st = {.size = sizeof(st)};
 	unsigned int bad = 0;
 
 	raise_n(t, 300);
 	dispatch_until(t, 300, 0);
 	EXPECT(t, t->nrec == 300, "order: %u of 300 events", t->nrec);
 	for (unsigned int i = 0; i < t->nrec; i++)
-		bad += t->rec[i].seq != i || t->rec[i].lost || t->rec[i].flags ||
-		       t->rec[i].payload != VIRT_ID;
-	EXPECT(t, !bad, "order: %u events out of order, lost or with another payload", bad);
+		bad += t->rec[i].seq != i || t->rec[i].lost ||
+		       t->rec[i].flags || t->rec[i].payload != VIRT_ID;
+	EXPECT(t, !bad,
+	       "order: %u events out of order, lost or with another payload",
+	       bad);
 	iopf_veventq_stats(t->vq, &st);
-	printf("vevent %s: order: 300 raised, %u delivered in order, lost %llu, reads %llu, max batch %llu\n",
+	printf("vevent %s: order: 300 raised, %u delivered in order, lost "
+	       "%llu, reads %llu, max batch %llu\n",
 	       t->eng, t->nrec - bad, (unsigned long long)st.lost,
 	       (unsigned long long)st.reads, (unsigned long long)st.max_batch);
 }
 
 static void sc_overflow(struct vt *t)
 {
-	struct iopf_veventq_stats st = { .size = sizeof(st) };
+	struct iopf_veventq_stats st = {.size = sizeof(st)};
 	int rc;
 
 	iopf_veventq_free(t->vq);
@@ -187,36 +195,46 @@ static void sc_overflow(struct vt *t)
 		return;
 	raise_n(t, 10);
 	dispatch_until(t, 5, 0);
-	EXPECT(t, t->nrec == 5, "overflow: %u records, want 4 events and a LOST record",
+	EXPECT(t, t->nrec == 5,
+	       "overflow: %u records, want 4 events and a LOST record",
 	       t->nrec);
 	for (unsigned int i = 0; i < 4 && i < t->nrec; i++)
-		EXPECT(t, !t->rec[i].flags && t->rec[i].seq == i && !t->rec[i].lost,
-		       "overflow: event %u: flags %u seq %u lost %u", i, t->rec[i].flags,
-		       t->rec[i].seq, t->rec[i].lost);
+		EXPECT(t,
+		       !t->rec[i].flags && t->rec[i].seq == i &&
+			       !t->rec[i].lost,
+		       "overflow: event %u: flags %u seq %u lost %u", i,
+		       t->rec[i].flags, t->rec[i].seq, t->rec[i].lost);
 	if (t->nrec >= 5)
-		EXPECT(t, t->rec[4].flags == IOPF_VEVENT_LOST && t->rec[4].seq == 9 &&
-				  t->rec[4].lost == 6,
-		       "overflow: record 4: flags %u seq %u lost %u, want LOST 9 6",
+		EXPECT(t,
+		       t->rec[4].flags == IOPF_VEVENT_LOST &&
+			       t->rec[4].seq == 9 && t->rec[4].lost == 6,
+		       "overflow: record 4: flags %u seq %u lost %u, want LOST "
+		       "9 6",
 		       t->rec[4].flags, t->rec[4].seq, t->rec[4].lost);
 	raise_n(t, 1);
 	dispatch_until(t, 6, 0);
 	EXPECT(t, t->nrec == 6 && t->rec[5].seq == 10 && !t->rec[5].lost,
-	       "overflow: the next event: seq %u lost %u", t->nrec == 6 ? t->rec[5].seq : 0,
+	       "overflow: the next event: seq %u lost %u",
+	       t->nrec == 6 ? t->rec[5].seq : 0,
 	       t->nrec == 6 ? t->rec[5].lost : 0);
 	iopf_veventq_stats(t->vq, &st);
 	EXPECT(t, st.events == 5 && st.lost == 6 && st.lost_records == 1,
 	       "overflow: stats events %llu lost %llu lost_records %llu",
 	       (unsigned long long)st.events, (unsigned long long)st.lost,
 	       (unsigned long long)st.lost_records);
-	printf("vevent %s: overflow: depth 4, 10 raised before a read: 4 delivered, LOST record seq %u lost %u; then seq %u lost %u; stats events %llu lost %llu\n",
-	       t->eng, t->nrec >= 5 ? t->rec[4].seq : 0, t->nrec >= 5 ? t->rec[4].lost : 0,
-	       t->nrec >= 6 ? t->rec[5].seq : 0, t->nrec >= 6 ? t->rec[5].lost : 0,
-	       (unsigned long long)st.events, (unsigned long long)st.lost);
+	printf("vevent %s: overflow: depth 4, 10 raised before a read: 4 "
+	       "delivered, LOST record seq %u lost %u; then seq %u lost %u; "
+	       "stats events %llu lost %llu\n",
+	       t->eng, t->nrec >= 5 ? t->rec[4].seq : 0,
+	       t->nrec >= 5 ? t->rec[4].lost : 0,
+	       t->nrec >= 6 ? t->rec[5].seq : 0,
+	       t->nrec >= 6 ? t->rec[5].lost : 0, (unsigned long long)st.events,
+	       (unsigned long long)st.lost);
 }
 
 static void sc_mixed(struct vt *t)
 {
-	struct kt_resp_stats rs0 = { 0 }, rs1 = { 0 };
+	struct kt_resp_stats rs0 = {0}, rs1 = {0};
 	int patched = kt_patched(t->m.fd) == 1;
 	unsigned int base;
 
@@ -239,15 +257,20 @@ static void sc_mixed(struct vt *t)
 	dispatch_until(t, 200, base + 200);
 	iopf_engine_flush(t->e);
 	EXPECT(t, t->groups - base == 200 && t->nrec == 200,
-	       "mixed: %u groups, %u events of 200 each", t->groups - base, t->nrec);
+	       "mixed: %u groups, %u events of 200 each", t->groups - base,
+	       t->nrec);
 	if (patched) {
 		kt_resp_stats(t->m.fd, t->m.idev_id, &rs1, 0);
-		EXPECT(t, rs1.success - rs0.success == 200 && rs1.total - rs0.total == 200,
-		       "mixed: the device saw %llu answers (%llu SUCCESS), want 200",
+		EXPECT(t,
+		       rs1.success - rs0.success == 200 &&
+			       rs1.total - rs0.total == 200,
+		       "mixed: the device saw %llu answers (%llu SUCCESS), "
+		       "want 200",
 		       (unsigned long long)(rs1.total - rs0.total),
 		       (unsigned long long)(rs1.success - rs0.success));
 	}
-	printf("vevent %s: mixed: 200 faults and 200 events on one engine: %u groups answered%s, %u events delivered\n",
+	printf("vevent %s: mixed: 200 faults and 200 events on one engine: %u "
+	       "groups answered%s, %u events delivered\n",
 	       t->eng, t->groups - base,
 	       patched ? " (the device counted each once)" : "", t->nrec);
 }
@@ -266,7 +289,8 @@ static void sc_teardown(struct vt *t)
 	t->vq = NULL;
 	/* A new queue of the type, on the same vIOMMU, starts from 0. */
 	rc = vq_new(t, 16);
-	EXPECT(t, rc == 0, "teardown: a second queue after the first was freed: %d", rc);
+	EXPECT(t, rc == 0,
+	       "teardown: a second queue after the first was freed: %d", rc);
 	raise_n(t, 2);
 	dispatch_until(t, 2, 0);
 	EXPECT(t, t->nrec == 2 && t->rec[0].seq == 0,
@@ -276,7 +300,8 @@ static void sc_teardown(struct vt *t)
 	rc = kt_mock_domain_replace(t->m.fd, t->m.stdev_id, t->m.parent_id);
 	EXPECT(t, rc == 0, "teardown: replace to the parent: %d", rc);
 	rc = kt_trigger_vevent(t->m.fd, t->m.idev_id);
-	EXPECT(t, rc == -ENOENT, "teardown: TRIGGER_VEVENT off the vIOMMU: %d, want -ENOENT", rc);
+	EXPECT(t, rc == -ENOENT,
+	       "teardown: TRIGGER_VEVENT off the vIOMMU: %d, want -ENOENT", rc);
 	rc = iopf_destroy(t->ctx, t->nested);
 	EXPECT(t, rc == 0, "teardown: destroy the nested HWPT: %d", rc);
 	t->nested = 0;
@@ -317,7 +342,8 @@ static int run(int kind, const char *eng)
 
 int main(void)
 {
-	struct iopf_veventq_opts o = { .size = sizeof(o), .type = VEVENTQ_TYPE_SELFTEST };
+	struct iopf_veventq_opts o = {.size = sizeof(o),
+				      .type = VEVENTQ_TYPE_SELFTEST};
 	struct iopf_veventq *vq = NULL;
 	struct iopf_engine *e = NULL;
 	struct iopf_ctx *ctx = NULL;
@@ -330,22 +356,29 @@ int main(void)
 	close(fd);
 	rc = iopf_ctx_open(NULL, &ctx);
 	if (rc || iopf_ctx_probe(ctx, &feat) || iopf_engine_new(NULL, &e)) {
-		printf("vevent: cannot open /dev/iommu through the library: %d\n", rc);
+		printf("vevent: cannot open /dev/iommu through the library: "
+		       "%d\n",
+		       rc);
 		return 1;
 	}
 	if (!(feat & IOPF_FEAT_VEVENTQ)) {
 		rc = iopf_veventq_new(ctx, e, 1, &o, &vq);
-		failures = rc != -ENOSYS || !strstr(iopf_ctx_errmsg(ctx), "6.15");
-		printf("vevent: kernel %d has no vEVENTQ: iopf_veventq_new says %d (%s)%s\n",
+		failures =
+			rc != -ENOSYS || !strstr(iopf_ctx_errmsg(ctx), "6.15");
+		printf("vevent: kernel %d has no vEVENTQ: iopf_veventq_new "
+		       "says %d (%s)%s\n",
 		       kt_kernel_version(), rc, iopf_ctx_errmsg(ctx),
-		       failures ? ": FAIL, want -ENOSYS naming 6.15" : ", as it should");
+		       failures ? ": FAIL, want -ENOSYS naming 6.15"
+				: ", as it should");
 		iopf_engine_free(e);
 		iopf_ctx_free(ctx);
 		return failures ? 1 : 0;
 	}
 	iopf_engine_free(e);
 	iopf_ctx_free(ctx);
-	failures = run(IOPF_ENGINE_URING, "uring") + run(IOPF_ENGINE_PLAIN, "plain");
-	printf("vevent: %s (%d failures)\n", failures ? "FAIL" : "PASS", failures);
+	failures = run(IOPF_ENGINE_URING, "uring") +
+		   run(IOPF_ENGINE_PLAIN, "plain");
+	printf("vevent: %s (%d failures)\n", failures ? "FAIL" : "PASS",
+	       failures);
 	return failures ? 1 : 0;
 }
