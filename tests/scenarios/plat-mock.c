@@ -164,6 +164,67 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	return 0;
 }
 
+int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
+		     uint64_t addr, uint32_t perm)
+{
+	struct iopf_mock_fault f = {
+		.flags = IOPF_FAULT_PASID_VALID,
+		.pasid = pasid,
+		.perm = perm,
+		.addr = addr,
+	};
+	int rc;
+
+	if (p->ngroups == PLAT_MAX_GROUPS)
+		return -ENOSPC;
+	rc = iopf_mock_trigger(p->mock, dev_id, grpid, &f, 1, &p->groups[p->ngroups].id);
+	if (rc)
+		return rc;
+	p->groups[p->ngroups++].dev = dev_id;
+	return 0;
+}
+
+/* The mock's vIOMMU type is the kernel's selftest type, once the mock has
+ * vIOMMU objects (IOPF_MOCK_VIOMMU_TYPE_SELFTEST in <libiopf/mock.h>). */
+int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a)
+{
+	int i = find(p, dev_id);
+
+	if (i < 0)
+		return i;
+	a->dev_id = dev_id;
+	a->hwpt_id = p->devs[i].parent;
+#ifdef IOPF_MOCK_VIOMMU_TYPE_SELFTEST
+	a->type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST;
+	return 0;
+#else
+	a->type = 0;
+	return -EOPNOTSUPP;
+#endif
+}
+
+/* The mock attaches a device's RID only (iopf_mock_dev_attach): no PASID
+ * attach, no PASID-capable devices. */
+int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved)
+{
+	return -EOPNOTSUPP;
+}
+
+int plat_pasid_attach(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return -EOPNOTSUPP;
+}
+
+int plat_pasid_replace(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return -EOPNOTSUPP;
+}
+
+int plat_pasid_detach(struct plat *p, uint32_t dev_id, uint32_t pasid)
+{
+	return -EOPNOTSUPP;
+}
+
 /* The mock delivers whole groups only: it has no partial ones. */
 int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 		       unsigned int n)

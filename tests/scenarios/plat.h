@@ -52,10 +52,37 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid,
 		       uint64_t addr, unsigned int n);
 
+/* One record of PASID @pasid (PASID_VALID, LAST_PAGE): a one-record group. */
+int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
+		     uint64_t addr, uint32_t perm);
+
+/*
+ * vIOMMU arguments for dev: its NEST_PARENT HWPT and the platform's vIOMMU
+ * type (the kernel's selftest type). -EOPNOTSUPP: the platform has no vIOMMU
+ * type (the kernel's headers or the mock have none); dev_id and hwpt_id are
+ * filled anyway and the type is 0.
+ */
+int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a);
+
+/*
+ * PASIDs. plat_dev_new_pasid: a device with PASID support whose own HWPT (its
+ * parent, where plat_detach puts it) is PASID-compatible; *reserved is a
+ * PASID the platform fails on purpose (to avoid), 0 if none. The other three
+ * attach, replace and detach one PASID of it. -EOPNOTSUPP where the platform
+ * cannot (the kernel's headers have no PASID ops, the mock attaches RIDs only).
+ */
+int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved);
+int plat_pasid_attach(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id);
+int plat_pasid_replace(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id);
+int plat_pasid_detach(struct plat *p, uint32_t dev_id, uint32_t pasid);
+
 /* The page responses device dev_id saw (the kernel's counts, or on the mock
- * the sum over the groups it was triggered with). */
+ * the sum over the groups it was triggered with); last: the last response's
+ * grpid, pasid and code are known (the kernel's), valid once total > 0. */
 struct plat_resp {
 	uint64_t success, invalid, other, total;
+	bool last;
+	uint32_t last_grpid, last_pasid, last_code;
 };
 int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r);
 
