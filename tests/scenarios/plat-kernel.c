@@ -21,7 +21,7 @@ struct plat {
 	unsigned int ndevs;
 };
 
-int plat_open(struct plat **out, int kernel)
+int plat_open(struct plat **out, int kernel, bool stock)
 {
 	struct plat *p = calloc(1, sizeof(*p));
 	int rc;
@@ -40,6 +40,8 @@ int plat_open(struct plat **out, int kernel)
 		plat_close(p);
 		return rc;
 	}
+	if (stock)
+		p->patched = 0; /* the stock kernel's path: TRIGGER_IOPF only */
 	*out = p;
 	return 0;
 }

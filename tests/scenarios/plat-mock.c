@@ -15,6 +15,7 @@ const char plat_name[] = "mock";
 struct plat {
 	struct iopf_mock *mock;
 	int kernel;
+	bool stock; /* as a stock kernel: one-record groups, no counts */
 	unsigned int ngroups;
 	struct {
 		uint32_t dev;
@@ -30,7 +31,7 @@ struct plat {
 
 static const uint32_t stage1 = 0xbadbeef;
 
-int plat_open(struct plat **out, int kernel)
+int plat_open(struct plat **out, int kernel, bool stock)
 {
 	struct iopf_mock_opts mo = { .size = sizeof(mo), .kernel = (uint32_t)kernel };
 	struct plat *p = calloc(1, sizeof(*p));
@@ -39,6 +40,7 @@ int plat_open(struct plat **out, int kernel)
 	if (!p)
 		return -ENOMEM;
 	p->kernel = kernel ? kernel : IOPF_MOCK_KERNEL_6_12;
+	p->stock = stock;
 	rc = iopf_mock_new(&mo, &p->mock);
 	if (!rc)
 		rc = iopf_mock_ctx_new(p->mock, &p->ctx);
@@ -68,7 +70,7 @@ int plat_kernel(struct plat *p)
 
 bool plat_multi_record(struct plat *p)
 {
-	return true;
+	return !p->stock;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)
@@ -150,6 +152,8 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 
 	if (!n || n > 64)
 		return -EINVAL;
+	if (n > 1 && p->stock)
+		return -EOPNOTSUPP;
 	memset(f, 0, sizeof(f));
 	for (unsigned int i = 0; i < n; i++) {
 		f[i].addr = addr + 4096ull * i;
@@ -235,6 +239,8 @@ int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t
 int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (p->stock)
+		return -EOPNOTSUPP;
 	for (unsigned int i = 0; i < p->ngroups; i++) {
 		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
 		int rc;

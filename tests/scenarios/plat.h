@@ -26,8 +26,12 @@ extern const char plat_name[]; /* "mock" or "kernel" */
  * 6.12); on the kernel, 0 is the running kernel's version (uname), and any
  * other value is taken as given, so that an expectation set for another
  * kernel fails there.
+ * @stock: behave as on a stock kernel, whose selftest driver has none of
+ * libiopf's test patches (kt_patched() == 0): one-record groups only, no
+ * partial groups, no response counts. The patched kernel's ops are then not
+ * used (on the kernel) or not offered (on the mock).
  */
-int plat_open(struct plat **out, int kernel);
+int plat_open(struct plat **out, int kernel, bool stock);
 /* The version the scenarios derive their expectations from. */
 int plat_kernel(struct plat *p);
 /* Multi-record groups, partial groups and response counts: the mock, and
