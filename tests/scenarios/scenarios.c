@@ -492,12 +492,34 @@ static int io_workers(void)
 }
 
 /*
- * Four queues on one engine, a device each. With io_uring on the real kernel,
- * runs that have reads and writes for several queues hand them to io-wq (its
- * workers run them side by side): there must be workers. Not on the mock,
- * whose reads are socket copies kept inline.
+ * Four queues on one engine, a device each. With io_uring the engine is made
+ * with IOPF_ENGINE_ASYNC: on the real kernel, runs that have reads and writes
+ * for several queues then hand them to io-wq (its workers run them side by
+ * side): there must be workers. Not on the mock, whose reads are socket
+ * copies kept inline (the engine never sends them to io-wq).
  */
+static int queues_run(struct env *env);
+
 static int sc_queues(struct env *env)
+{
+	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = IOPF_ENGINE_URING,
+				       .flags = IOPF_ENGINE_ASYNC };
+	struct iopf_engine *e = env->e, *async;
+	int rc;
+
+	if (env->kind != IOPF_ENGINE_URING)
+		return queues_run(env);
+	rc = iopf_engine_new(&eo, &async);
+	CHECK(env, !rc, "engine with IOPF_ENGINE_ASYNC: %s", strerror(-rc));
+	env->e = async;
+	rc = queues_run(env);
+	env->e = e;
+	if (!rc)
+		iopf_engine_free(async); /* (on a failure its queues may be left) */
+	return rc;
+}
+
+static int queues_run(struct env *env)
 {
 	struct outcomes o = { 0 };
 	struct qdev d[4];
