@@ -188,8 +188,7 @@ int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t g
 	return 0;
 }
 
-/* The mock's vIOMMU type is the kernel's selftest type, once the mock has
- * vIOMMU objects (IOPF_MOCK_VIOMMU_TYPE_SELFTEST in <libiopf/mock.h>). */
+/* The mock's vIOMMU type is the kernel's selftest type. */
 int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a)
 {
 	int i = find(p, dev_id);
@@ -198,13 +197,8 @@ int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a
 		return i;
 	a->dev_id = dev_id;
 	a->hwpt_id = p->devs[i].parent;
-#ifdef IOPF_MOCK_VIOMMU_TYPE_SELFTEST
 	a->type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST;
 	return 0;
-#else
-	a->type = 0;
-	return -EOPNOTSUPP;
-#endif
 }
 
 /* The mock attaches a device's RID only (iopf_mock_dev_attach): no PASID

@@ -62,9 +62,8 @@ int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t g
 
 /*
  * vIOMMU arguments for dev: its NEST_PARENT HWPT and the platform's vIOMMU
- * type (the kernel's selftest type). -EOPNOTSUPP: the platform has no vIOMMU
- * type (the kernel's headers or the mock have none); dev_id and hwpt_id are
- * filled anyway and the type is 0.
+ * type (the kernel's selftest type). -EOPNOTSUPP: the kernel's headers have
+ * no vIOMMU type (6.12); dev_id and hwpt_id are filled anyway, the type is 0.
  */
 int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a);
 

@@ -874,11 +874,6 @@ static int sc_viommu(struct env *env)
 		return fail(env, "N/A: %d.%d has no vIOMMU (IOMMU_VIOMMU_ALLOC came in 6.13): %s",
 			    k / 100, k % 100, why);
 	}
-	if (typed == -EOPNOTSUPP && !strcmp(plat_name, "mock")) {
-		if (qdev_free(env, &d, true))
-			return -1;
-		return fail(env, "N/A: the mock has no vIOMMU objects yet: %s", why);
-	}
 	CHECK(env, !typed, "vIOMMU type: %s", strerror(-typed));
 	CHECK(env, !rc, "%s", why);
 	CHECK(env, !plat_nested_args(env->p, d.dev, &a), "nested args");
@@ -1262,9 +1257,8 @@ static const struct {
 	/* Multi-record groups need the patched driver. */
 	{ "grow", "PASS", "PASS", NULL, "N/A" },
 	{ "multi-record", "PASS", "PASS", NULL, "N/A" },
-	/* 6.12: no IOMMU_VIOMMU_ALLOC. The mock has no vIOMMU objects yet
-	 * (they are on their way: branch mock-viommu). */
-	{ "viommu", "N/A", "PASS", "N/A", NULL },
+	/* 6.12: no IOMMU_VIOMMU_ALLOC. */
+	{ "viommu", "N/A", "PASS", NULL, NULL },
 	{ "pasid", "PASS", "PASS", NULL, NULL },
 	/* 6.12: no IOMMU_HWPT_ALLOC_PASID. The mock attaches RIDs only. */
 	{ "pasid-attach", "N/A", "PASS", "N/A", NULL },
