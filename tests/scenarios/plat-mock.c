@@ -26,6 +26,8 @@ struct plat {
 	struct {
 		uint32_t id, parent;
 	} devs[PLAT_MAX_DEVS];
+	/* Requests no HWPT took, by device: answered INVALID at once. */
+	uint64_t core_invalid[PLAT_MAX_DEVS];
 	unsigned int ndevs;
 };
 
@@ -86,7 +88,7 @@ static int find(struct plat *p, uint32_t dev_id)
 	return -ENOENT;
 }
 
-int plat_dev_new(struct plat *p, uint32_t *dev_id)
+static int dev_new(struct plat *p, uint32_t *dev_id, bool pasid)
 {
 	struct iopf_hwpt_args a = { .size = sizeof(a) };
 	unsigned int i = p->ndevs;
@@ -94,10 +96,13 @@ int plat_dev_new(struct plat *p, uint32_t *dev_id)
 
 	if (i == PLAT_MAX_DEVS)
 		return -ENOSPC;
-	rc = iopf_mock_dev_new(p->mock, &p->devs[i].id);
+	if (pasid)
+		rc = iopf_mock_dev_new_pasid(p->mock, &p->devs[i].id);
+	else
+		rc = iopf_mock_dev_new(p->mock, &p->devs[i].id);
 	if (rc)
 		return rc;
-	a.flags = IOPF_HWPT_ALLOC_NEST_PARENT;
+	a.flags = IOPF_HWPT_ALLOC_NEST_PARENT | (pasid ? IOPF_HWPT_ALLOC_PASID : 0);
 	a.dev_id = p->devs[i].id;
 	a.pt_id = p->ioas;
 	rc = iopf_hwpt_alloc(p->ctx, NULL, &a, &p->devs[i].parent);
@@ -109,6 +114,11 @@ int plat_dev_new(struct plat *p, uint32_t *dev_id)
 	p->ndevs++;
 	*dev_id = p->devs[i].id;
 	return 0;
+}
+
+int plat_dev_new(struct plat *p, uint32_t *dev_id)
+{
+	return dev_new(p, dev_id, false);
 }
 
 uint32_t plat_ioas(struct plat *p, uint32_t dev_id)
@@ -182,6 +192,13 @@ int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t g
 	if (p->ngroups == PLAT_MAX_GROUPS)
 		return -ENOSPC;
 	rc = iopf_mock_trigger(p->mock, dev_id, grpid, &f, 1, &p->groups[p->ngroups].id);
+	/* ENODEV: no HWPT with a fault object for it, the group goes
+	 * nowhere; the kernel's iommu core answers such a request INVALID
+	 * at once (iopf_error_response()), which the device counts. */
+	if (rc == -ENODEV) {
+		p->core_invalid[find(p, dev_id) < 0 ? 0 : find(p, dev_id)]++;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	p->groups[p->ngroups++].dev = dev_id;
@@ -201,26 +218,27 @@ int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a
 	return 0;
 }
 
-/* The mock attaches a device's RID only (iopf_mock_dev_attach): no PASID
- * attach, no PASID-capable devices. */
+/* The mock has no reserved PASID (the selftest's IOMMU_TEST_PASID_RESERVED
+ * is not modelled). */
 int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved)
 {
-	return -EOPNOTSUPP;
+	*reserved = 0;
+	return dev_new(p, dev_id, true);
 }
 
 int plat_pasid_attach(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
 {
-	return -EOPNOTSUPP;
+	return iopf_mock_pasid_attach(p->mock, dev_id, pasid, hwpt_id);
 }
 
 int plat_pasid_replace(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
 {
-	return -EOPNOTSUPP;
+	return iopf_mock_pasid_replace(p->mock, dev_id, pasid, hwpt_id);
 }
 
 int plat_pasid_detach(struct plat *p, uint32_t dev_id, uint32_t pasid)
 {
-	return -EOPNOTSUPP;
+	return iopf_mock_pasid_detach(p->mock, dev_id, pasid);
 }
 
 /* The mock delivers whole groups only: it has no partial ones. */
@@ -235,6 +253,9 @@ int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 	memset(r, 0, sizeof(*r));
 	if (p->stock)
 		return -EOPNOTSUPP;
+	if (find(p, dev_id) >= 0) {
+		r->invalid = r->total = p->core_invalid[find(p, dev_id)];
+	}
 	for (unsigned int i = 0; i < p->ngroups; i++) {
 		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
 		int rc;
