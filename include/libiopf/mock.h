@@ -159,8 +159,8 @@ int iopf_mock_veventq_set_sequence(struct iopf_mock *m, uint32_t veventq_id,
  * IOPF_FAULT_PASID_VALID goes to its PASID's HWPT, else to the device's
  * nested HWPT, else nowhere (ENODEV). */
 int iopf_mock_dev_new_pasid(struct iopf_mock *m, uint32_t *out_dev_id);
-int iopf_mock_pasid_attach(struct iopf_mock *m, uint32_t dev_id,
-			   uint32_t pasid, uint32_t hwpt_id);
+int iopf_mock_pasid_attach(struct iopf_mock *m, uint32_t dev_id, uint32_t pasid,
+			   uint32_t hwpt_id);
 int iopf_mock_pasid_replace(struct iopf_mock *m, uint32_t dev_id,
 			    uint32_t pasid, uint32_t hwpt_id);
 int iopf_mock_pasid_detach(struct iopf_mock *m, uint32_t dev_id,

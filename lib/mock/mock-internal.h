@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The mock kernel's private state, shared by its four files:
+ * The mock kernel's private state, shared by its five files:
  *   mock.c        the instance, object ids, devices, HWPTs, ioctl dispatch
  *   mock-fault.c  fault objects, groups, delivery (read) and answers (write)
  *   mock-vevent.c vIOMMUs, vDEVICEs, vEVENTQs and their events
+ *   mock-pasid.c  PASID attachments and where a group with a PASID goes
  *   mock-inject.c failure injection rules
  *
  * One struct iopf_mock is one emulated iommufd: one object id space, shared by

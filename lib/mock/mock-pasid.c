@@ -77,8 +77,7 @@ IOPF_EXPORT int iopf_mock_dev_new_pasid(struct iopf_mock *m,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&m->lock);
-	dev = (struct mock_dev *)mock_obj_find(m, *out_dev_id,
-					       MOCK_OBJ_DEVICE);
+	dev = (struct mock_dev *)mock_obj_find(m, *out_dev_id, MOCK_OBJ_DEVICE);
 	dev->pasid_cap = true;
 	pthread_mutex_unlock(&m->lock);
 	return 0;
@@ -100,7 +99,8 @@ static int pasid_args(struct iopf_mock *m, uint32_t dev_id, uint32_t pasid,
 	pt = mock_obj_find(m, hwpt_id, 0);
 	if (!pt)
 		return -ENOENT;
-	if (pt->type != MOCK_OBJ_HWPT_PAGING && pt->type != MOCK_OBJ_HWPT_NESTED)
+	if (pt->type != MOCK_OBJ_HWPT_PAGING &&
+	    pt->type != MOCK_OBJ_HWPT_NESTED)
 		return -EINVAL;
 	*hwpt = (struct mock_hwpt *)pt;
 	if (!pasid)

@@ -26,7 +26,8 @@ static atomic_bool fail_dev;
 #ifndef __SANITIZE_ADDRESS__
 void *calloc(size_t n, size_t size)
 {
-	if (n == 1 && size == sizeof(struct mock_dev) && atomic_load(&fail_dev)) {
+	if (n == 1 && size == sizeof(struct mock_dev) &&
+	    atomic_load(&fail_dev)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -53,13 +54,11 @@ struct pdev {
 
 static uint32_t payload = FX_PAYLOAD;
 
-static uint32_t hwpt_on(struct fx *f, uint32_t dev, uint32_t pt, unsigned int qi,
-			uint32_t flags, bool nested)
+static uint32_t hwpt_on(struct fx *f, uint32_t dev, uint32_t pt,
+			unsigned int qi, uint32_t flags, bool nested)
 {
-	struct iopf_hwpt_args a = {.size = sizeof(a),
-				   .flags = flags,
-				   .dev_id = dev,
-				   .pt_id = pt};
+	struct iopf_hwpt_args a = {
+		.size = sizeof(a), .flags = flags, .dev_id = dev, .pt_id = pt};
 	uint32_t out = 0;
 
 	if (nested) {
@@ -67,8 +66,9 @@ static uint32_t hwpt_on(struct fx *f, uint32_t dev, uint32_t pt, unsigned int qi
 		a.data_len = sizeof(payload);
 		a.data = &payload;
 	}
-	assert_int_equal(iopf_hwpt_alloc(f->ctx, qi < f->nq ? f->qs[qi].q : NULL,
-					 &a, &out),
+	assert_int_equal(iopf_hwpt_alloc(f->ctx,
+					 qi < f->nq ? f->qs[qi].q : NULL, &a,
+					 &out),
 			 0);
 	return out;
 }
@@ -117,12 +117,12 @@ static void pasid_modes(void **state)
 	fx_add_queue(f, NULL);
 	assert_int_equal(iopf_mock_dev_new_pasid(f->m, &dev), -EOPNOTSUPP);
 	assert_int_equal(dev, 0);
-	assert_int_equal(iopf_mock_pasid_attach(f->m, f->qs[0].dev, 1,
-						f->qs[0].hwpt),
-			 -EOPNOTSUPP);
-	assert_int_equal(iopf_mock_pasid_replace(f->m, f->qs[0].dev, 1,
-						 f->qs[0].hwpt),
-			 -EOPNOTSUPP);
+	assert_int_equal(
+		iopf_mock_pasid_attach(f->m, f->qs[0].dev, 1, f->qs[0].hwpt),
+		-EOPNOTSUPP);
+	assert_int_equal(
+		iopf_mock_pasid_replace(f->m, f->qs[0].dev, 1, f->qs[0].hwpt),
+		-EOPNOTSUPP);
 	assert_int_equal(iopf_mock_pasid_detach(f->m, f->qs[0].dev, 1),
 			 -EOPNOTSUPP);
 }
@@ -153,9 +153,9 @@ static void pasid_bad_args(void **state)
 	 * fault object: not a HWPT. */
 	assert_int_equal(iopf_mock_pasid_attach(f->m, p.dev, 1, f->ioas),
 			 -EINVAL);
-	assert_int_equal(iopf_mock_pasid_attach(f->m, p.dev, 1,
-						f->qs[0].fault_id),
-			 -EINVAL);
+	assert_int_equal(
+		iopf_mock_pasid_attach(f->m, p.dev, 1, f->qs[0].fault_id),
+		-EINVAL);
 	/* PASID 0 is the RID; 20 bits at most. */
 	assert_int_equal(iopf_mock_pasid_attach(f->m, p.dev, 0, h), -EINVAL);
 	assert_int_equal(iopf_mock_pasid_attach(f->m, p.dev, 1u << 20, h),
@@ -225,11 +225,13 @@ static void pasid_rules(void **state)
 	/* Sixteen at once, the mock's limit. */
 	for (uint32_t i = 0; i < 17; i++) {
 		ids[i] = 100 + i;
-		assert_int_equal(iopf_mock_pasid_attach(f->m, p.dev, ids[i], h2),
-				 i < 16 ? 0 : -ENOSPC);
+		assert_int_equal(
+			iopf_mock_pasid_attach(f->m, p.dev, ids[i], h2),
+			i < 16 ? 0 : -ENOSPC);
 	}
 	for (uint32_t i = 0; i < 16; i++)
-		assert_int_equal(iopf_mock_pasid_detach(f->m, p.dev, ids[i]), 0);
+		assert_int_equal(iopf_mock_pasid_detach(f->m, p.dev, ids[i]),
+				 0);
 	assert_int_equal(iopf_destroy(f->ctx, h2), 0);
 	assert_int_equal(iopf_destroy(f->ctx, plain), 0);
 	pdev_free(f, &p);
@@ -352,10 +354,8 @@ static void pasid_dev_nomem(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FX_BOTH(pasid_modes),
-		FX_BOTH(pasid_bad_args),
-		FX_BOTH(pasid_rules),
-		FX_BOTH(pasid_routes),
+		FX_BOTH(pasid_modes),	  FX_BOTH(pasid_bad_args),
+		FX_BOTH(pasid_rules),	  FX_BOTH(pasid_routes),
 		FX_BOTH(pasid_dev_nomem),
 	};
 
