@@ -136,7 +136,12 @@ void ctx_destroy_fault(struct iopf_ctx *ctx, uint32_t fault_id)
 {
 	struct iommu_destroy d = { .size = sizeof(d), .id = fault_id };
 
-	if (ctx_ioctl(ctx, IOMMU_DESTROY, &d) != -EBUSY)
+	int rc = ctx_ioctl(ctx, IOMMU_DESTROY, &d);
+
+	/* Busy (a HWPT still reports into it), or a failure that may pass
+	 * (no memory): tried again after the caller's next destroy and when
+	 * the context goes. */
+	if (rc == 0 || rc == -ENOENT)
 		return;
 	pthread_mutex_lock(&ctx->orphan_lock);
 	if (ctx->norphans == ctx->orphans_cap) {

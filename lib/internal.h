@@ -55,8 +55,8 @@ struct iopf_ctx {
  * back by iopf_queue_free(): the last one frees the context. */
 void ctx_get(struct iopf_ctx *ctx);
 void ctx_put(struct iopf_ctx *ctx);
-/* Destroys the fault object fault_id now, or, if a HWPT still uses it
- * (EBUSY), remembers it to destroy later. */
+/* Destroys the fault object (or vEVENTQ) fault_id now, or, if that fails
+ * (EBUSY: a HWPT still uses it; or ENOMEM), remembers it to destroy later. */
 void ctx_destroy_fault(struct iopf_ctx *ctx, uint32_t fault_id);
 /* Whether the context's fd answers an ioctl every iommufd has: 1 yes,
  * 0 no (ENOTTY: not an iommufd at all). */

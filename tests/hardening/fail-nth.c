@@ -16,7 +16,9 @@
  * 70 one-record groups (past the first slot chunk and answer buffer) pulled
  * and answered, two more groups dispatched to a handler that answers them,
  * flush, the second device detached, the held groups answered late, flush;
- * then everything freed.
+ * then a vIOMMU, vDEVICE and vEVENTQ (depth 4) on the mock's 7.3 rules, the
+ * first device moved to a nested HWPT on the vIOMMU, six events raised and
+ * dispatched (four and a LOST record: two lost); then everything freed.
  * When a call fails, the run stops there and frees what it has, in the
  * documented order, as a careful VMM would.
  *
@@ -357,6 +359,11 @@ struct run {
 	uint64_t reads0, writes0; /* mock stats when the fd rule was armed */
 	bool fd_armed;
 	uint64_t answered_total, auto_detach; /* the mock's, at the end */
+	/* the vEVENTQ part */
+	uint32_t viommu, vdev, vnested;
+	struct iopf_veventq *vq;
+	unsigned int vrecords, vevents;
+	uint64_t vlost;
 	char why[512]; /* the first broken invariant */
 };
 
@@ -421,6 +428,73 @@ static int handler(struct iopf_group *g, void *user)
 	else if (rc && rc != -ETIMEDOUT && rc != -ESTALE)
 		broke(r, "respond in the handler: %d", rc);
 	return 0;
+}
+
+static int vhandler(struct iopf_veventq *vq, const struct iopf_vevent *evs,
+		    unsigned int n, void *user)
+{
+	struct run *r = user;
+
+	(void)vq;
+	for (unsigned int i = 0; i < n; i++) {
+		r->vrecords++;
+		r->vevents += !(evs[i].flags & IOPF_VEVENT_LOST);
+		r->vlost += evs[i].lost;
+	}
+	return 0;
+}
+
+/* The vEVENTQ part: a vIOMMU on the parent, the first device's vDEVICE, a
+ * vEVENTQ of depth 4, the device moved to a nested HWPT on the vIOMMU, six
+ * events (four kept, two lost: a LOST record), dispatched. */
+static bool vevents(struct run *r)
+{
+	struct iopf_viommu_args va = { .size = sizeof(va),
+				       .type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST,
+				       .dev_id = r->dev[0],
+				       .hwpt_id = r->parent };
+	struct iopf_veventq_opts vo = { .size = sizeof(vo),
+					.type = IOPF_MOCK_VEVENTQ_TYPE_SELFTEST,
+					.depth = 4,
+					.handler = vhandler,
+					.user = r };
+	uint32_t payload = 0xbadbeef;
+	struct iopf_hwpt_args na = { .size = sizeof(na),
+				     .dev_id = r->dev[0],
+				     .data_type = 0xdead,
+				     .data_len = sizeof(payload),
+				     .data = &payload };
+
+	if (!step(r, "iopf_viommu_alloc", iopf_viommu_alloc(r->ctx, &va, &r->viommu)))
+		return false;
+	if (!step(r, "iopf_vdevice_alloc",
+		  iopf_vdevice_alloc(r->ctx, r->viommu, r->dev[0], 7, &r->vdev)))
+		return false;
+	if (!step(r, "iopf_veventq_new",
+		  iopf_veventq_new(r->ctx, r->e, r->viommu, &vo, &r->vq)))
+		return false;
+	na.pt_id = r->viommu;
+	if (!step(r, "iopf_hwpt_alloc(vIOMMU)",
+		  iopf_hwpt_alloc(r->ctx, r->q, &na, &r->vnested)))
+		return false;
+	if (!step(r, "iopf_mock_dev_attach(vIOMMU)",
+		  iopf_mock_dev_attach(r->m, r->dev[0], r->vnested)))
+		return false;
+	for (int i = 0; i < 6; i++)
+		if (!step(r, "iopf_mock_vevent",
+			  iopf_mock_vevent(r->m, r->dev[0],
+					   IOPF_MOCK_VEVENTQ_TYPE_SELFTEST, NULL,
+					   0, NULL)))
+			return false;
+	for (int i = 0; i < 50 && r->vrecords < 5; i++)
+		if (!step(r, "iopf_engine_dispatch(vEVENTQ)",
+			  iopf_engine_dispatch(r->e, 5)))
+			return false;
+	if (r->vrecords < 5) {
+		r->failed_at = "dispatch: fewer than 5 vEVENTQ records";
+		return false;
+	}
+	return true;
 }
 
 static bool trigger(struct run *r, unsigned int dev, unsigned int n)
@@ -496,7 +570,9 @@ static void arm_fd_rule(struct run *r)
 /* The steps; false when one failed. */
 static bool lifecycle(struct run *r)
 {
-	struct iopf_mock_opts mo = { .size = sizeof(mo) };
+	/* 7.3: vIOMMUs and vEVENTQs too. */
+	struct iopf_mock_opts mo = { .size = sizeof(mo),
+				     .kernel = IOPF_MOCK_KERNEL_7_3 };
 	struct iopf_engine_opts eo = { .size = sizeof(eo), .kind = (uint32_t)r->kind };
 	struct iopf_queue_opts qo = {
 		.size = sizeof(qo),
@@ -625,7 +701,7 @@ static bool lifecycle(struct run *r)
 			return false;
 	if (!flush(r))
 		return false;
-	return true;
+	return vevents(r);
 }
 
 /* IOMMU_DESTROY in the run's teardown: an injected failure (the rule fires
@@ -724,6 +800,13 @@ static void teardown(struct run *r)
 			if (r->attached[i] &&
 			    iopf_mock_dev_detach(r->m, r->dev[i]))
 				broke(r, "detach in teardown");
+		/* The vEVENTQ part, in a VMM's order: HWPT, queue, vDEVICE,
+		 * vIOMMU, before the parent the vIOMMU holds. */
+		destroy(r, r->vnested);
+		iopf_veventq_free(r->vq);
+		r->vq = NULL;
+		destroy(r, r->vdev);
+		destroy(r, r->viommu);
 		destroy(r, r->nested);
 		destroy(r, r->parent);
 		/* iopf_queue_free() could not destroy the fault object while
@@ -813,6 +896,9 @@ static bool run_one(int kind, const struct fmode *mode, long nth, bool verbose,
 	if (!reached && !r->completed)
 		broke(r, "with no failure injected, the run stopped at %s: %d",
 		      r->failed_at ? r->failed_at : "?", r->failed_rc);
+	if (!reached && (r->vevents != 4 || r->vrecords != 5 || r->vlost != 2))
+		broke(r, "a clean run saw %u vEVENTQ records, %u events, %llu lost (want 5, 4, 2)",
+		      r->vrecords, r->vevents, (unsigned long long)r->vlost);
 	if (!reached && (r->answered_total != NGROUPS - 2 || r->auto_detach != 2))
 		broke(r, "a clean run ended with %llu answered, %llu auto-detached",
 		      (unsigned long long)r->answered_total,
