@@ -384,5 +384,12 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 				"kernel takes a fault queue on nested HWPTs "
 				"only (paging needs Linux 6.13+), and never on "
 				"a NEST_PARENT HWPT");
+	/* IOMMU_HWPT_ALLOC_PASID came in 6.15: before, any HWPT kind refuses
+	 * it (6.12: hw_pagetable.c's flag checks). */
+	if (rc == -EOPNOTSUPP && (a.flags & IOPF_HWPT_ALLOC_PASID))
+		return ctx_fail(ctx, rc,
+				"IOMMU_HWPT_ALLOC refused: the kernel or its "
+				"IOMMU driver takes no IOPF_HWPT_ALLOC_PASID "
+				"(needs Linux 6.15+), or another flag");
 	return ctx_fail(ctx, rc, "IOMMU_HWPT_ALLOC failed: %s", strerror(-rc));
 }

@@ -153,6 +153,19 @@ int iopf_mock_vevent(struct iopf_mock *m, uint32_t dev_id, uint32_t type,
 int iopf_mock_veventq_set_sequence(struct iopf_mock *m, uint32_t veventq_id,
 				   uint32_t sequence);
 
+/* PASIDs (IOPF_MOCK_KERNEL_6_15 and later, as the selftest driver of 7.3): a
+ * device with PASID support (20 bits), and its PASIDs attached to HWPTs
+ * allocated with IOPF_HWPT_ALLOC_PASID. A group triggered with
+ * IOPF_FAULT_PASID_VALID goes to its PASID's HWPT, else to the device's
+ * nested HWPT, else nowhere (ENODEV). */
+int iopf_mock_dev_new_pasid(struct iopf_mock *m, uint32_t *out_dev_id);
+int iopf_mock_pasid_attach(struct iopf_mock *m, uint32_t dev_id, uint32_t pasid,
+			   uint32_t hwpt_id);
+int iopf_mock_pasid_replace(struct iopf_mock *m, uint32_t dev_id,
+			    uint32_t pasid, uint32_t hwpt_id);
+int iopf_mock_pasid_detach(struct iopf_mock *m, uint32_t dev_id,
+			   uint32_t pasid);
+
 #ifdef __cplusplus
 }
 #endif

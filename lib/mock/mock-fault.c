@@ -305,12 +305,13 @@ abort:
 /*
  * Answers INVALID what nobody answered: the pending groups first, then the
  * delivered ones, as iommufd_auto_response_faults() (dev: the groups one
- * device raised under the attachment it leaves) and iommufd_fault_destroy()
+ * device raised under the attachment it leaves: the RID's, att 0, or a
+ * PASID's, att that PASID) and iommufd_fault_destroy()
  * (dev NULL: all of them). Their cookies are free again, so a later answer
  * to them fails with EINVAL.
  */
 void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
-			    struct mock_dev *dev, uint8_t state)
+			    struct mock_dev *dev, uint32_t att, uint8_t state)
 {
 	uint64_t *count = state == IOPF_MOCK_GROUP_AUTO_DETACH
 				  ? &m->st.auto_detach
@@ -319,7 +320,7 @@ void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
 
 	for (g = f->head; g; g = next) {
 		next = g->next;
-		if (dev && g->dev != dev)
+		if (dev && (g->dev != dev || g->att != att))
 			continue;
 		mock_pending_del(f, g);
 		m->st.pending--;
@@ -328,7 +329,7 @@ void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
 	}
 	for (uint32_t c = 1; c < f->ncookies; c++) {
 		g = f->cookies[c].g;
-		if (!g || (dev && g->dev != dev))
+		if (!g || (dev && (g->dev != dev || g->att != att)))
 			continue;
 		mock_cookie_free(f, c);
 		m->st.outstanding--;
@@ -341,7 +342,7 @@ void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
 /* The object's destroy: nothing holds it any more (no HWPT, no open fd). */
 void mock_fault_destroy(struct iopf_mock *m, struct mock_fault *f)
 {
-	mock_fault_auto_answer(m, f, NULL, IOPF_MOCK_GROUP_AUTO_TEARDOWN);
+	mock_fault_auto_answer(m, f, NULL, 0, IOPF_MOCK_GROUP_AUTO_TEARDOWN);
 	if (f->mock_fd >= 0)
 		close(f->mock_fd);
 	if (f->efd >= 0)
@@ -358,9 +359,11 @@ IOPF_EXPORT int iopf_mock_trigger(struct iopf_mock *m, uint32_t dev_id,
 				  const struct iopf_mock_fault *faults,
 				  unsigned int n, uint64_t *out_group_id)
 {
+	struct mock_hwpt *hwpt;
 	struct mock_group *g;
 	struct mock_fault *f;
 	struct mock_dev *dev;
+	uint32_t att;
 	int rc = 0;
 
 	if (!m || !faults || !n)
@@ -376,13 +379,15 @@ IOPF_EXPORT int iopf_mock_trigger(struct iopf_mock *m, uint32_t dev_id,
 	/*
 	 * IOPF is enabled only while the device is attached to a HWPT with a
 	 * fault object (iommufd_fault_iopf_enable()); the IOMMU core reports
-	 * nothing for any other device.
+	 * nothing for any other device. A group with a PASID goes to that
+	 * PASID's attachment (mock-pasid.c).
 	 */
-	if (!dev->hwpt || !dev->hwpt->fault) {
+	hwpt = mock_pasid_route(dev, faults, &att);
+	if (!hwpt || !hwpt->fault) {
 		rc = -ENODEV;
 		goto out;
 	}
-	f = dev->hwpt->fault;
+	f = hwpt->fault;
 	if ((size_t)n * REC_SIZE > f->stage_cap) {
 		rc = -E2BIG;
 		goto out;
@@ -396,6 +401,7 @@ IOPF_EXPORT int iopf_mock_trigger(struct iopf_mock *m, uint32_t dev_id,
 		goto out;
 	}
 	g->dev = dev;
+	g->att = att;
 	g->gid = ++m->ngroups;
 	g->n = n;
 	g->grpid = grpid;

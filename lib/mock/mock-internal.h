@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The mock kernel's private state, shared by its four files:
+ * The mock kernel's private state, shared by its five files:
  *   mock.c        the instance, object ids, devices, HWPTs, ioctl dispatch
  *   mock-fault.c  fault objects, groups, delivery (read) and answers (write)
  *   mock-vevent.c vIOMMUs, vDEVICEs, vEVENTQs and their events
+ *   mock-pasid.c  PASID attachments and where a group with a PASID goes
  *   mock-inject.c failure injection rules
  *
  * One struct iopf_mock is one emulated iommufd: one object id space, shared by
@@ -64,11 +65,24 @@ struct mock_hwpt {
 				the vIOMMU it was allocated on */
 	struct mock_fault *fault; /* NULL without FAULT_ID_VALID */
 	bool nest_parent;
+	bool pasid_compat; /* allocated with IOMMU_HWPT_ALLOC_PASID */
+};
+
+/* The PASIDs one device may have attached at once (the kernel: any). */
+#define MOCK_DEV_PASIDS 16
+
+/* One PASID's attachment (mock-pasid.c). */
+struct mock_pasid_att {
+	uint32_t pasid;
+	struct mock_hwpt *hwpt;
 };
 
 struct mock_dev {
 	struct mock_obj obj;
 	struct mock_hwpt *hwpt; /* attached to, or NULL */
+	bool pasid_cap; /* iopf_mock_dev_new_pasid() */
+	unsigned int npasids;
+	struct mock_pasid_att pasids[MOCK_DEV_PASIDS];
 	/* While attached to a nested HWPT on a vIOMMU: the virt_id of its
 	 * vDEVICE there, taken at the attach (the selftest driver's
 	 * mdev->vdev_id). */
@@ -81,6 +95,8 @@ struct mock_group {
 	struct mock_group *prev, *next; /* the fault's pending list; next
 					   also links the free list */
 	struct mock_dev *dev;
+	uint32_t att; /* the attachment it came through: 0 the RID's, else
+			 its PASID's (IOMMU_NO_PASID is 0) */
 	uint64_t gid;
 	uint32_t n; /* records */
 	uint32_t order; /* recs has room for 1 << order */
@@ -193,7 +209,17 @@ int mock_ucmd_respond(struct mock_ucmd *ucmd);
 int mock_fault_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
 void mock_fault_destroy(struct iopf_mock *m, struct mock_fault *f);
 void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
-			    struct mock_dev *dev, uint8_t state);
+			    struct mock_dev *dev, uint32_t att, uint8_t state);
+
+/* mock-pasid.c */
+/* The HWPT a group of dev with these records reports to, and *att its
+ * attachment (find_fault_handler()); NULL: none, the core answers it. */
+struct mock_hwpt *mock_pasid_route(struct mock_dev *dev,
+				   const struct iopf_mock_fault *first,
+				   uint32_t *att);
+/* iommufd_hwpt_pasid_compat() for a RID attach of dev to hwpt. */
+int mock_pasid_rid_check(const struct mock_dev *dev,
+			 const struct mock_hwpt *hwpt);
 void mock_fault_update_efd(struct mock_fault *f);
 void mock_groups_free(struct iopf_mock *m);
 

@@ -583,6 +583,7 @@ static int mock_hwpt_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 	hwpt->fault = fault;
 	hwpt->nest_parent = type == MOCK_OBJ_HWPT_PAGING &&
 			    (cmd->flags & IOMMU_HWPT_ALLOC_NEST_PARENT);
+	hwpt->pasid_compat = cmd->flags & IOMMU_HWPT_ALLOC_PASID;
 	cmd->out_hwpt_id = hwpt->obj.id;
 	rc = mock_ucmd_respond(ucmd);
 	if (rc) {
@@ -803,7 +804,7 @@ static void mock_dev_leave(struct iopf_mock *m, struct mock_dev *dev,
 {
 	old->obj.users--;
 	if (old->fault)
-		mock_fault_auto_answer(m, old->fault, dev,
+		mock_fault_auto_answer(m, old->fault, dev, 0,
 				       IOPF_MOCK_GROUP_AUTO_DETACH);
 }
 
@@ -828,6 +829,10 @@ IOPF_EXPORT int iopf_mock_dev_attach(struct iopf_mock *m, uint32_t dev_id,
 	old = dev->hwpt;
 	/* iommufd_device_do_replace(): the same HWPT again changes nothing. */
 	if (old == hwpt)
+		goto out;
+	/* No HWPT without ALLOC_PASID while PASIDs are attached. */
+	rc = mock_pasid_rid_check(dev, hwpt);
+	if (rc)
 		goto out;
 	/* A nested HWPT on a vIOMMU wants the device's vDEVICE there. */
 	rc = mock_viommu_attach(m, dev, hwpt);

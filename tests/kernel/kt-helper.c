@@ -93,6 +93,28 @@ int kt_mock_domain(int fd, uint32_t ioas_id, uint32_t *stdev_id,
 	return 0;
 }
 
+int kt_mock_domain_flags(int fd, uint32_t ioas_id, uint32_t dev_flags, uint32_t *stdev_id,
+			 uint32_t *hwpt_id, uint32_t *idev_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+		.id = ioas_id,
+		.mock_domain_flags = { .dev_flags = dev_flags },
+	};
+	int rc = kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+
+	if (rc)
+		return rc;
+	if (stdev_id)
+		*stdev_id = cmd.mock_domain_flags.out_stdev_id;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain_flags.out_hwpt_id;
+	if (idev_id)
+		*idev_id = cmd.mock_domain_flags.out_idev_id;
+	return 0;
+}
+
 int kt_mock_domain_replace(int fd, uint32_t stdev_id, uint32_t pt_id)
 {
 	struct iommu_test_cmd cmd = {
@@ -117,9 +139,15 @@ static int kt_hwpt_alloc(int fd, struct iommu_hwpt_alloc *cmd, uint32_t *out)
 int kt_hwpt_alloc_parent(int fd, uint32_t idev_id, uint32_t ioas_id,
 			 uint32_t *out)
 {
+	return kt_hwpt_alloc_parent_flags(fd, idev_id, ioas_id, 0, out);
+}
+
+int kt_hwpt_alloc_parent_flags(int fd, uint32_t idev_id, uint32_t ioas_id, uint32_t flags,
+			       uint32_t *out)
+{
 	struct iommu_hwpt_alloc cmd = {
 		.size = sizeof(cmd),
-		.flags = IOMMU_HWPT_ALLOC_NEST_PARENT,
+		.flags = IOMMU_HWPT_ALLOC_NEST_PARENT | flags,
 		.dev_id = idev_id,
 		.pt_id = ioas_id,
 		.data_type = IOMMU_HWPT_DATA_NONE,
@@ -273,6 +301,103 @@ int kt_kernel_version(void)
 	return (int)(major * 100 + minor);
 }
 
+int kt_viommu_type(uint32_t *type)
+{
+#ifdef IOMMU_VIOMMU_TYPE_SELFTEST
+	*type = IOMMU_VIOMMU_TYPE_SELFTEST;
+	return 0;
+#else
+	*type = 0;
+	return -EOPNOTSUPP;
+#endif
+}
+
+/* 7.3's iommufd_test.h defines MOCK_PASID_WIDTH with the PASID ops (enums cannot be
+ * tested by the preprocessor); 6.12's has neither. */
+#ifdef MOCK_PASID_WIDTH
+int kt_mock_flags_pasid(uint32_t *flags, uint32_t *reserved)
+{
+	*flags = MOCK_FLAGS_DEVICE_PASID;
+	*reserved = IOMMU_TEST_PASID_RESERVED;
+	return 0;
+}
+
+static int kt_pasid_op(int fd, uint32_t op, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = op,
+		.id = stdev_id,
+	};
+
+	switch (op) {
+	case IOMMU_TEST_OP_PASID_ATTACH:
+		cmd.pasid_attach.pasid = pasid;
+		cmd.pasid_attach.pt_id = pt_id;
+		break;
+	case IOMMU_TEST_OP_PASID_REPLACE:
+		cmd.pasid_replace.pasid = pasid;
+		cmd.pasid_replace.pt_id = pt_id;
+		break;
+	case IOMMU_TEST_OP_PASID_DETACH:
+		cmd.pasid_detach.pasid = pasid;
+		break;
+	default:
+		cmd.pasid_check.pasid = pasid;
+		cmd.pasid_check.hwpt_id = pt_id;
+		break;
+	}
+	return kt_ioctl(fd, IOMMU_TEST_CMD, &cmd);
+}
+
+int kt_pasid_attach(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id)
+{
+	return kt_pasid_op(fd, IOMMU_TEST_OP_PASID_ATTACH, stdev_id, pasid, pt_id);
+}
+
+int kt_pasid_replace(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id)
+{
+	return kt_pasid_op(fd, IOMMU_TEST_OP_PASID_REPLACE, stdev_id, pasid, pt_id);
+}
+
+int kt_pasid_detach(int fd, uint32_t stdev_id, uint32_t pasid)
+{
+	return kt_pasid_op(fd, IOMMU_TEST_OP_PASID_DETACH, stdev_id, pasid, 0);
+}
+
+int kt_pasid_check_hwpt(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return kt_pasid_op(fd, IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev_id, pasid, hwpt_id);
+}
+#else
+int kt_mock_flags_pasid(uint32_t *flags, uint32_t *reserved)
+{
+	*flags = 0;
+	*reserved = 0;
+	return -EOPNOTSUPP;
+}
+
+int kt_pasid_attach(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id)
+{
+	return -EOPNOTSUPP;
+}
+
+int kt_pasid_replace(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id)
+{
+	return -EOPNOTSUPP;
+}
+
+int kt_pasid_detach(int fd, uint32_t stdev_id, uint32_t pasid)
+{
+	return -EOPNOTSUPP;
+}
+
+int kt_pasid_check_hwpt(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return -EOPNOTSUPP;
+}
+#endif
+
 int kt_destroy(int fd, uint32_t id)
 {
 	struct iommu_destroy cmd = {.size = sizeof(cmd), .id = id};
@@ -295,6 +420,11 @@ int kt_nested_data(void **data, uint32_t *len, uint32_t *type)
 
 int kt_mock_setup(struct kt_mock *m, int fd)
 {
+	return kt_mock_setup_flags(m, fd, 0, 0);
+}
+
+int kt_mock_setup_flags(struct kt_mock *m, int fd, uint32_t dev_flags, uint32_t parent_flags)
+{
 	int rc;
 
 	memset(m, 0, sizeof(*m));
@@ -302,11 +432,14 @@ int kt_mock_setup(struct kt_mock *m, int fd)
 	rc = kt_ioas_alloc(fd, &m->ioas_id);
 	if (rc)
 		return rc;
-	rc = kt_mock_domain(fd, m->ioas_id, &m->stdev_id, &m->hwpt_id,
-			    &m->idev_id);
+	if (dev_flags)
+		rc = kt_mock_domain_flags(fd, m->ioas_id, dev_flags, &m->stdev_id, &m->hwpt_id,
+					  &m->idev_id);
+	else
+		rc = kt_mock_domain(fd, m->ioas_id, &m->stdev_id, &m->hwpt_id, &m->idev_id);
 	if (rc)
 		goto err_ioas;
-	rc = kt_hwpt_alloc_parent(fd, m->idev_id, m->ioas_id, &m->parent_id);
+	rc = kt_hwpt_alloc_parent_flags(fd, m->idev_id, m->ioas_id, parent_flags, &m->parent_id);
 	if (rc)
 		goto err_stdev;
 	return 0;

@@ -125,6 +125,45 @@ int kt_resp_stats(int fd, uint32_t dev_id, struct kt_resp_stats *st, int reset);
  */
 int kt_kernel_version(void);
 
+/*
+ * vIOMMUs (Linux 6.13+): *type = IOMMU_VIOMMU_TYPE_SELFTEST, the selftest driver's vIOMMU
+ * type, from this kernel's iommufd_test.h; -EOPNOTSUPP when that header has none (6.12,
+ * which has no IOMMU_VIOMMU_ALLOC either). A nested HWPT on such a vIOMMU attaches only
+ * once the device has a vDEVICE on it (the driver looks its virtual id up).
+ */
+int kt_viommu_type(uint32_t *type);
+
+/*
+ * PASID attach (Linux 7.3's selftest ops; the kernel took IOMMU_HWPT_ALLOC_PASID in 6.15).
+ * All return -EOPNOTSUPP when this kernel's iommufd_test.h has no PASID ops (6.12).
+ *
+ * kt_mock_flags_pasid: *flags = MOCK_FLAGS_DEVICE_PASID (a device with PASID support,
+ * MOCK_PASID_WIDTH bits), for kt_mock_setup_flags(); *reserved = IOMMU_TEST_PASID_RESERVED,
+ * the PASID the driver fails every other attach of on purpose (tests avoid it).
+ * kt_pasid_attach / _replace / _detach: IOMMU_TEST_OP_PASID_ATTACH / _REPLACE / _DETACH of
+ * mock device @stdev_id at @pasid (the iommufd core's iommufd_device_attach/replace/detach
+ * with that pasid). The core's rules: a PASID attaches only to a HWPT allocated with
+ * IOMMU_HWPT_ALLOC_PASID, and only while the RID's HWPT is one too (EINVAL); an attached
+ * PASID takes no second attach (EBUSY); a replace needs an attached PASID (EINVAL); a
+ * detach or replace answers INVALID the faults pending for that PASID's attachment only.
+ * kt_pasid_check_hwpt: 0 if @pasid is attached to @hwpt_id (0: detached), EINVAL if not.
+ */
+int kt_mock_flags_pasid(uint32_t *flags, uint32_t *reserved);
+int kt_pasid_attach(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id);
+int kt_pasid_replace(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t pt_id);
+int kt_pasid_detach(int fd, uint32_t stdev_id, uint32_t pasid);
+int kt_pasid_check_hwpt(int fd, uint32_t stdev_id, uint32_t pasid, uint32_t hwpt_id);
+
+/*
+ * IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: kt_mock_domain() with mock device flags (MOCK_FLAGS_*).
+ */
+int kt_mock_domain_flags(int fd, uint32_t ioas_id, uint32_t dev_flags, uint32_t *stdev_id,
+			 uint32_t *hwpt_id, uint32_t *idev_id);
+
+/* IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT | @flags on @ioas_id. */
+int kt_hwpt_alloc_parent_flags(int fd, uint32_t idev_id, uint32_t ioas_id, uint32_t flags,
+			       uint32_t *out);
+
 /* IOMMU_DESTROY. */
 int kt_destroy(int fd, uint32_t id);
 
@@ -152,6 +191,13 @@ struct kt_mock {
 
 /* Set up @m on iommufd @fd (not owned). On failure everything created is undone. */
 int kt_mock_setup(struct kt_mock *m, int fd);
+
+/*
+ * kt_mock_setup with mock device flags @dev_flags (kt_mock_domain_flags) and extra HWPT
+ * alloc flags @parent_flags for the parent (e.g. IOMMU_HWPT_ALLOC_PASID, which a PASID
+ * attach needs on the RID's HWPT). kt_mock_setup(m, fd) is kt_mock_setup_flags(m, fd, 0, 0).
+ */
+int kt_mock_setup_flags(struct kt_mock *m, int fd, uint32_t dev_flags, uint32_t parent_flags);
 
 /*
  * Undo kt_mock_setup: re-attach the device to the parent (the kernel then answers its

@@ -15,6 +15,7 @@ const char plat_name[] = "mock";
 struct plat {
 	struct iopf_mock *mock;
 	int kernel;
+	bool stock; /* as a stock kernel: one-record groups, no counts */
 	unsigned int ngroups;
 	struct {
 		uint32_t dev;
@@ -25,12 +26,14 @@ struct plat {
 	struct {
 		uint32_t id, parent;
 	} devs[PLAT_MAX_DEVS];
+	/* Requests no HWPT took, by device: answered INVALID at once. */
+	uint64_t core_invalid[PLAT_MAX_DEVS];
 	unsigned int ndevs;
 };
 
 static const uint32_t stage1 = 0xbadbeef;
 
-int plat_open(struct plat **out, int kernel)
+int plat_open(struct plat **out, int kernel, bool stock)
 {
 	struct iopf_mock_opts mo = { .size = sizeof(mo), .kernel = (uint32_t)kernel };
 	struct plat *p = calloc(1, sizeof(*p));
@@ -39,6 +42,7 @@ int plat_open(struct plat **out, int kernel)
 	if (!p)
 		return -ENOMEM;
 	p->kernel = kernel ? kernel : IOPF_MOCK_KERNEL_6_12;
+	p->stock = stock;
 	rc = iopf_mock_new(&mo, &p->mock);
 	if (!rc)
 		rc = iopf_mock_ctx_new(p->mock, &p->ctx);
@@ -68,7 +72,7 @@ int plat_kernel(struct plat *p)
 
 bool plat_multi_record(struct plat *p)
 {
-	return true;
+	return !p->stock;
 }
 
 struct iopf_ctx *plat_ctx(struct plat *p)
@@ -84,7 +88,7 @@ static int find(struct plat *p, uint32_t dev_id)
 	return -ENOENT;
 }
 
-int plat_dev_new(struct plat *p, uint32_t *dev_id)
+static int dev_new(struct plat *p, uint32_t *dev_id, bool pasid)
 {
 	struct iopf_hwpt_args a = { .size = sizeof(a) };
 	unsigned int i = p->ndevs;
@@ -92,10 +96,13 @@ int plat_dev_new(struct plat *p, uint32_t *dev_id)
 
 	if (i == PLAT_MAX_DEVS)
 		return -ENOSPC;
-	rc = iopf_mock_dev_new(p->mock, &p->devs[i].id);
+	if (pasid)
+		rc = iopf_mock_dev_new_pasid(p->mock, &p->devs[i].id);
+	else
+		rc = iopf_mock_dev_new(p->mock, &p->devs[i].id);
 	if (rc)
 		return rc;
-	a.flags = IOPF_HWPT_ALLOC_NEST_PARENT;
+	a.flags = IOPF_HWPT_ALLOC_NEST_PARENT | (pasid ? IOPF_HWPT_ALLOC_PASID : 0);
 	a.dev_id = p->devs[i].id;
 	a.pt_id = p->ioas;
 	rc = iopf_hwpt_alloc(p->ctx, NULL, &a, &p->devs[i].parent);
@@ -107,6 +114,11 @@ int plat_dev_new(struct plat *p, uint32_t *dev_id)
 	p->ndevs++;
 	*dev_id = p->devs[i].id;
 	return 0;
+}
+
+int plat_dev_new(struct plat *p, uint32_t *dev_id)
+{
+	return dev_new(p, dev_id, false);
 }
 
 uint32_t plat_ioas(struct plat *p, uint32_t dev_id)
@@ -150,6 +162,8 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 
 	if (!n || n > 64)
 		return -EINVAL;
+	if (n > 1 && p->stock)
+		return -EOPNOTSUPP;
 	memset(f, 0, sizeof(f));
 	for (unsigned int i = 0; i < n; i++) {
 		f[i].addr = addr + 4096ull * i;
@@ -164,6 +178,69 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 	return 0;
 }
 
+int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
+		     uint64_t addr, uint32_t perm)
+{
+	struct iopf_mock_fault f = {
+		.flags = IOPF_FAULT_PASID_VALID,
+		.pasid = pasid,
+		.perm = perm,
+		.addr = addr,
+	};
+	int rc;
+
+	if (p->ngroups == PLAT_MAX_GROUPS)
+		return -ENOSPC;
+	rc = iopf_mock_trigger(p->mock, dev_id, grpid, &f, 1, &p->groups[p->ngroups].id);
+	/* ENODEV: no HWPT with a fault object for it, the group goes
+	 * nowhere; the kernel's iommu core answers such a request INVALID
+	 * at once (iopf_error_response()), which the device counts. */
+	if (rc == -ENODEV) {
+		p->core_invalid[find(p, dev_id) < 0 ? 0 : find(p, dev_id)]++;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	p->groups[p->ngroups++].dev = dev_id;
+	return 0;
+}
+
+/* The mock's vIOMMU type is the kernel's selftest type. */
+int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a)
+{
+	int i = find(p, dev_id);
+
+	if (i < 0)
+		return i;
+	a->dev_id = dev_id;
+	a->hwpt_id = p->devs[i].parent;
+	a->type = IOPF_MOCK_VIOMMU_TYPE_SELFTEST;
+	return 0;
+}
+
+/* The mock has no reserved PASID (the selftest's IOMMU_TEST_PASID_RESERVED
+ * is not modelled). */
+int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved)
+{
+	*reserved = 0;
+	return dev_new(p, dev_id, true);
+}
+
+int plat_pasid_attach(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return iopf_mock_pasid_attach(p->mock, dev_id, pasid, hwpt_id);
+}
+
+int plat_pasid_replace(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id)
+{
+	return iopf_mock_pasid_replace(p->mock, dev_id, pasid, hwpt_id);
+}
+
+int plat_pasid_detach(struct plat *p, uint32_t dev_id, uint32_t pasid)
+{
+	return iopf_mock_pasid_detach(p->mock, dev_id, pasid);
+}
+
 /* The mock delivers whole groups only: it has no partial ones. */
 int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 		       unsigned int n)
@@ -174,6 +251,11 @@ int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t
 int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (p->stock)
+		return -EOPNOTSUPP;
+	if (find(p, dev_id) >= 0) {
+		r->invalid = r->total = p->core_invalid[find(p, dev_id)];
+	}
 	for (unsigned int i = 0; i < p->ngroups; i++) {
 		struct iopf_mock_group_info gi = { .size = sizeof(gi) };
 		int rc;

@@ -26,8 +26,12 @@ extern const char plat_name[]; /* "mock" or "kernel" */
  * 6.12); on the kernel, 0 is the running kernel's version (uname), and any
  * other value is taken as given, so that an expectation set for another
  * kernel fails there.
+ * @stock: behave as on a stock kernel, whose selftest driver has none of
+ * libiopf's test patches (kt_patched() == 0): one-record groups only, no
+ * partial groups, no response counts. The patched kernel's ops are then not
+ * used (on the kernel) or not offered (on the mock).
  */
-int plat_open(struct plat **out, int kernel);
+int plat_open(struct plat **out, int kernel, bool stock);
 /* The version the scenarios derive their expectations from. */
 int plat_kernel(struct plat *p);
 /* Multi-record groups, partial groups and response counts: the mock, and
@@ -52,10 +56,36 @@ int plat_fault(struct plat *p, uint32_t dev_id, uint32_t grpid, uint64_t addr,
 int plat_fault_partial(struct plat *p, uint32_t dev_id, uint32_t grpid,
 		       uint64_t addr, unsigned int n);
 
+/* One record of PASID @pasid (PASID_VALID, LAST_PAGE): a one-record group. */
+int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
+		     uint64_t addr, uint32_t perm);
+
+/*
+ * vIOMMU arguments for dev: its NEST_PARENT HWPT and the platform's vIOMMU
+ * type (the kernel's selftest type). -EOPNOTSUPP: the kernel's headers have
+ * no vIOMMU type (6.12); dev_id and hwpt_id are filled anyway, the type is 0.
+ */
+int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a);
+
+/*
+ * PASIDs. plat_dev_new_pasid: a device with PASID support whose own HWPT (its
+ * parent, where plat_detach puts it) is PASID-compatible; *reserved is a
+ * PASID the platform fails on purpose (to avoid), 0 if none. The other three
+ * attach, replace and detach one PASID of it. -EOPNOTSUPP where the platform
+ * cannot (the kernel's headers have no PASID ops, the mock attaches RIDs only).
+ */
+int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved);
+int plat_pasid_attach(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id);
+int plat_pasid_replace(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t hwpt_id);
+int plat_pasid_detach(struct plat *p, uint32_t dev_id, uint32_t pasid);
+
 /* The page responses device dev_id saw (the kernel's counts, or on the mock
- * the sum over the groups it was triggered with). */
+ * the sum over the groups it was triggered with); last: the last response's
+ * grpid, pasid and code are known (the kernel's), valid once total > 0. */
 struct plat_resp {
 	uint64_t success, invalid, other, total;
+	bool last;
+	uint32_t last_grpid, last_pasid, last_code;
 };
 int plat_resp(struct plat *p, uint32_t dev_id, struct plat_resp *r);
 

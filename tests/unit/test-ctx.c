@@ -771,6 +771,51 @@ static void hwpt_alloc_paging_6_12(void **state)
 	assert_int_equal(iopf_destroy(f->ctx, out), 0);
 }
 
+/* ALLOC_PASID came in 6.15: refused before, with a message saying so; the
+ * 7.3 mode takes it. */
+static void hwpt_alloc_pasid(void **state)
+{
+	struct fx *f = *state;
+	uint32_t payload = FX_PAYLOAD, out = 0x4242;
+	struct iopf_hwpt_args a;
+
+	fx_init(f, &(struct fx_cfg){.kernel = IOPF_MOCK_KERNEL_6_12});
+	fx_add_queue(f, NULL);
+	a = (struct iopf_hwpt_args){.size = sizeof(a),
+				    .flags = IOPF_HWPT_ALLOC_PASID,
+				    .dev_id = f->qs[0].dev,
+				    .pt_id = f->qs[0].parent,
+				    .data_type = FX_DATA_SELFTEST,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out),
+			 -EOPNOTSUPP);
+	assert_int_equal(out, 0x4242);
+	assert_msg_has(f->ctx, "IOPF_HWPT_ALLOC_PASID");
+	assert_msg_has(f->ctx, "6.15");
+}
+
+/* ... which 7.3 takes. */
+static void hwpt_alloc_pasid_7_3(void **state)
+{
+	struct fx *f = *state;
+	uint32_t payload = FX_PAYLOAD, out = 0;
+	struct iopf_hwpt_args a;
+
+	fx_init(f, &(struct fx_cfg){.kernel = IOPF_MOCK_KERNEL_7_3});
+	fx_add_queue(f, NULL);
+	a = (struct iopf_hwpt_args){.size = sizeof(a),
+				    .flags = IOPF_HWPT_ALLOC_PASID,
+				    .dev_id = f->qs[0].dev,
+				    .pt_id = f->qs[0].parent,
+				    .data_type = FX_DATA_SELFTEST,
+				    .data_len = sizeof(payload),
+				    .data = &payload};
+	assert_int_equal(iopf_hwpt_alloc(f->ctx, f->qs[0].q, &a, &out), 0);
+	assert_msg_empty(f->ctx);
+	assert_int_equal(iopf_destroy(f->ctx, out), 0);
+}
+
 /* 6.13 takes it on paging HWPTs too, and the faults arrive. */
 static void hwpt_alloc_paging_6_13(void **state)
 {
@@ -993,6 +1038,8 @@ int main(void)
 		MOCKED(hwpt_alloc_args),
 		MOCKED(hwpt_alloc_paging_6_12),
 		MOCKED(hwpt_alloc_paging_6_13),
+		MOCKED(hwpt_alloc_pasid),
+		MOCKED(hwpt_alloc_pasid_7_3),
 		MOCKED(hwpt_alloc_injected),
 		MOCKED(viommu_alloc_args),
 		MOCKED(viommu_alloc_missing),
