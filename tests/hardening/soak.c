@@ -202,6 +202,7 @@ struct soak {
 	pthread_t vthread;
 	atomic_bool vstop;
 	atomic_uint_fast64_t vraised;
+	uint64_t vseed; /* the event thread's random seed, set before it runs */
 	uint64_t vdelivered, vlost, vrecords; /* engine thread */
 };
 
@@ -468,7 +469,7 @@ static int vhandler(struct iopf_veventq *vq, const struct iopf_vevent *evs,
 static void *vevent_thread(void *arg)
 {
 	struct soak *s = arg;
-	uint64_t rng = 0x9e3779b97f4a7c15ull ^ s->rng;
+	uint64_t rng = s->vseed;
 
 	while (!atomic_load(&s->vstop)) {
 		/* Mostly small bursts; one in eight larger than the depth. */
@@ -522,6 +523,7 @@ static void vsetup(struct soak *s)
 	if (iopf_hwpt_alloc(s->ctx, NULL, &na, &s->vnested) ||
 	    iopf_mock_dev_attach(s->m, s->vdev_dev, s->vnested))
 		DIE("nested HWPT on the vIOMMU");
+	s->vseed = 0x9e3779b97f4a7c15ull ^ s->rng;
 	if (pthread_create(&s->vthread, NULL, vevent_thread, s))
 		DIE("pthread_create");
 }
