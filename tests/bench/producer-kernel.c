@@ -33,6 +33,8 @@ const uint64_t bench_prod_default_faults = 5000;
  * up to 2x there, and the paired ratios need this many to settle (about 35 s
  * of VM time for every scenario). */
 const unsigned int bench_prod_default_reps = 21;
+/* The fault fd. */
+const unsigned int bench_prod_fds_per_queue = 1;
 
 struct prod_session {
 	int fd;

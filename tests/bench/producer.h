@@ -31,6 +31,9 @@ extern const unsigned int bench_prod_max_group;
 /* Defaults when run without arguments (the VM runs programs that way). */
 extern const uint64_t bench_prod_default_faults;
 extern const unsigned int bench_prod_default_reps;
+/* Descriptors one fault queue holds (the bench raises RLIMIT_NOFILE for its
+ * largest row: thousands of queues). */
+extern const unsigned int bench_prod_fds_per_queue;
 
 struct prod_session;
 struct prod_src;
