@@ -24,6 +24,9 @@
  * producer-kernel.c in the real-kernel tier, where this binary is run by the
  * VM without arguments and takes that tier's defaults.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET (the kernel tier's cc) */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1232,7 +1235,7 @@ enum metric {
 	M_FPS,
 	M_NSPF,
 	M_CPUPF,
-	M_SYSFRAC,
+	M_CPUWALL,
 	M_INSTRPF,
 	M_P50,
 	M_P99,
@@ -1255,8 +1258,8 @@ static double metric(const struct result *r, enum metric m)
 		return (double)r->ns / f;
 	case M_CPUPF:
 		return (double)r->cpu_ns / f;
-	case M_SYSFRAC:
-		return r->cpu_ns ? (double)r->sys_ns / (double)r->cpu_ns : -1;
+	case M_CPUWALL:
+		return r->ns ? (double)r->cpu_ns / (double)r->ns : -1;
 	case M_INSTRPF:
 		return r->instr < 0 ? -1 : (double)r->instr / f;
 	case M_P50:
@@ -1386,7 +1389,7 @@ static void print_table(unsigned int h, unsigned int ri)
 	       row->kind == K_STEADY ? ", bursts" : "", cfg.reps,
 	       cfg.reps == 1 ? "" : "s", ref >= 0 ? contenders[ref].name : "-");
 	printf("  %-19s %10s %6s %8s %8s %5s %7s %16s %16s %7s %7s %6s %6s %6s",
-	       "contender", "faults/s", "spread", "ns/f", "cpu ns/f", "sys%",
+	       "contender", "faults/s", "spread", "ns/f", "cpu ns/f", "c/w",
 	       "instr/f", "x ref [min-max]", "cpu x ref", "alloc/f",
 	       "cold a/f", "read/f", "wr/f", "poll/f");
 	if (pp)
@@ -1412,8 +1415,8 @@ static void print_table(unsigned int h, unsigned int ri)
 		printf(" %8.1f", d.med);
 		cell_dist(h, ri, ci, M_CPUPF, &d);
 		printf(" %8.1f", d.med);
-		if (cell_dist(h, ri, ci, M_SYSFRAC, &d))
-			printf(" %4.0f%%", d.med * 100);
+		if (cell_dist(h, ri, ci, M_CPUWALL, &d))
+			printf(" %5.2f", d.med);
 		else
 			printf(" %5s", "-");
 		if (cell_dist(h, ri, ci, M_INSTRPF, &d))
@@ -1569,7 +1572,7 @@ static void target(unsigned int h, const char *what, const struct dist *d,
 
 		verdict = pass ? "PASS" : "FAIL";
 		pass ? n_pass++ : n_fail++;
-		printf("  %-58s %7.3g%s (IQR %.3g-%.3g, min-max %.3g-%.3g, "
+		printf("  %-58s %7.2f%s (IQR %.2f-%.2f, min-max %.2f-%.2f, "
 		       "%u rep%s) target %s %g: %s\n",
 		       what, d->med, unit, d->q1, d->q3, d->min, d->max, d->n,
 		       d->n == 1 ? "" : "s", le ? "<=" : ">=", limit, verdict);
