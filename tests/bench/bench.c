@@ -166,6 +166,9 @@ struct cfg {
 	unsigned int sizes[MAX_SIZES], nsizes;
 	unsigned int actives[MAX_SIZES], nactives;
 	unsigned int sweep_max; /* sweeping hand loops run up to this many queues */
+	unsigned int sparse_full; /* larger sparse rows run in the first rep only */
+	unsigned int pass_ms; /* a pass stops after this long (0: never) */
+	unsigned int max_s; /* the whole run's time (0: no limit) */
 	const char *json;
 	bool quick;
 };
@@ -430,6 +433,8 @@ struct run {
 	unsigned int nact, act[MAX_ACTIVE]; /* the sources faults go to */
 	unsigned int rr; /* round robin over act */
 	struct meas m;
+	uint64_t deadline; /* of the pass (0: none) */
+	uint64_t done; /* groups the pass went through */
 
 	uint64_t seq; /* faults triggered */
 	uint64_t groups; /* groups triggered */
@@ -449,12 +454,14 @@ struct run {
 };
 
 struct result {
+	bool ran; /* this rep ran this cell (not cut by the time limit) */
 	int rc;
 	char err[200];
 	uint64_t faults;
 	uint64_t ns;
 	uint64_t cpu_ns, sys_ns;
 	int64_t instr; /* -1: n/a */
+	bool cut; /* stopped at the pass budget */
 	uint64_t allocs;
 	uint64_t allocs_cold, faults_cold; /* the warm-up pass */
 	double reads_pf, writes_pf, polls_pf;
@@ -864,6 +871,10 @@ static int64_t sc_steady(struct run *r, uint64_t groups)
 			return rc;
 		total += t1 - t0;
 		done += k;
+		r->done = done;
+		if (r->deadline && done >= 64 && done < groups &&
+		    now_ns() > r->deadline)
+			break;
 	}
 	return (int64_t)total;
 }
@@ -889,6 +900,10 @@ static int64_t sc_pingpong(struct run *r, uint64_t groups, uint64_t *lat)
 		if (lat)
 			lat[i] = dt;
 		total += dt;
+		r->done = i + 1;
+		if (r->deadline && i + 1 >= 64 && i + 1 < groups &&
+		    t0 + dt > r->deadline)
+			break;
 	}
 	meas_end(&r->m);
 	return (int64_t)total;
@@ -896,6 +911,10 @@ static int64_t sc_pingpong(struct run *r, uint64_t groups, uint64_t *lat)
 
 static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
 {
+	r->done = groups; /* unless the budget cuts the pass */
+	r->deadline = cfg.pass_ms ?
+			      now_ns() + (uint64_t)cfg.pass_ms * 1000000ull :
+			      0;
 	switch (r->row->kind) {
 	case K_STORM:
 		return sc_storm(r, groups);
@@ -1053,6 +1072,7 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	res->ran = true;
 	r->err[0] = 0;
 	pick_active(r, row);
 	if (!groups)
@@ -1073,7 +1093,7 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	a0 = bench_allocs();
 	ns = run_scenario(r, warm, NULL);
 	res->allocs_cold = bench_allocs() - a0 - (r->trigger_allocs - ta0);
-	res->faults_cold = warm * cfg.group;
+	res->faults_cold = r->done * cfg.group;
 	if (ns < 0) {
 		rc = (int)ns;
 		goto out;
@@ -1096,7 +1116,7 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	if (RUNNING_ON_VALGRIND) {
 		snprintf(label, sizeof(label),
 			 "iopf-bench host=%s scenario=%s contender=%s faults=%" PRIu64,
-			 host, row->name, r->c->name, groups * cfg.group);
+			 host, row->name, r->c->name, r->done * cfg.group);
 		CALLGRIND_DUMP_STATS_AT(label);
 	}
 	if (ns < 0) {
@@ -1115,6 +1135,8 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 		       r->c->name, (unsigned long long)(gr1 - gr0), row->name);
 	rd1 += r->reads;
 	wr1 += r->writes;
+	res->cut = r->done < groups;
+	groups = r->done;
 	res->ns = (uint64_t)ns;
 	res->cpu_ns = r->m.cpu;
 	res->sys_ns = r->m.sys;
@@ -1174,6 +1196,7 @@ static void run_cell(const struct contender *c, unsigned int nq,
 	if (rc) {
 		/* The failing row and the ones it kept from running. */
 		for (unsigned int j = k < nr ? k : nr - 1; j < nr; j++) {
+			res[j]->ran = true;
 			res[j]->rc = rc;
 			snprintf(res[j]->err, sizeof(res[j]->err), "%s",
 				 r.err[0] ? r.err : strerror(-rc));
@@ -1287,9 +1310,49 @@ static const struct result *cell_failed(unsigned int h, unsigned int row,
 					unsigned int c)
 {
 	for (unsigned int rep = 0; rep < cfg.reps; rep++)
-		if (res_at(h, row, c, rep)->rc)
+		if (res_at(h, row, c, rep)->ran && res_at(h, row, c, rep)->rc)
 			return res_at(h, row, c, rep);
 	return NULL;
+}
+
+/* Reps that ran a cell; and the most of any cell of the row. */
+static unsigned int cell_reps(unsigned int h, unsigned int row, unsigned int c)
+{
+	unsigned int n = 0;
+
+	for (unsigned int rep = 0; rep < cfg.reps; rep++)
+		n += res_at(h, row, c, rep)->ran;
+	return n;
+}
+
+static unsigned int row_reps(unsigned int h, unsigned int row)
+{
+	unsigned int n = 0;
+
+	for (unsigned int c = 0; c < NCONT; c++)
+		if (cell_reps(h, row, c) > n)
+			n = cell_reps(h, row, c);
+	return n;
+}
+
+/* Reps of the cell whose pass the budget cut, and their median faults. */
+static unsigned int cell_cut(unsigned int h, unsigned int row, unsigned int c,
+			     double *faults)
+{
+	double v[MAX_REPS];
+	unsigned int n = 0, cut = 0;
+	struct dist d;
+
+	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+		const struct result *r = res_at(h, row, c, rep);
+
+		if (!r->ran || r->rc)
+			continue;
+		cut += r->cut;
+		v[n++] = (double)r->faults;
+	}
+	*faults = dist_of(v, n, &d) ? d.med : 0;
+	return cut;
 }
 
 static bool cell_ok(unsigned int h, unsigned int row, unsigned int c)
@@ -1306,8 +1369,11 @@ static bool cell_dist(unsigned int h, unsigned int row, unsigned int c,
 	if (!cell_ok(h, row, c))
 		return false;
 	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
-		double x = metric(res_at(h, row, c, rep), m);
+		double x;
 
+		if (!res_at(h, row, c, rep)->ran)
+			continue;
+		x = metric(res_at(h, row, c, rep), m);
 		if (x < 0)
 			return false;
 		v[n++] = x;
@@ -1332,9 +1398,12 @@ static bool pair_dist(unsigned int h, unsigned int ra, unsigned int ca,
 	if (!cell_ok(h, ra, ca) || !cell_ok(h, rb, cb))
 		return false;
 	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
-		double x = metric(res_at(h, ra, ca, rep), m);
-		double y = metric(res_at(h, rb, cb, rep), m);
+		double x, y;
 
+		if (!res_at(h, ra, ca, rep)->ran || !res_at(h, rb, cb, rep)->ran)
+			continue;
+		x = metric(res_at(h, ra, ca, rep), m);
+		y = metric(res_at(h, rb, cb, rep), m);
 		if (x < 0 || y <= 0)
 			return false;
 		v[n++] = x / y;
@@ -1376,6 +1445,7 @@ static void print_table(unsigned int h, unsigned int ri)
 	bool pp = row->kind == K_PINGPONG;
 	int ref = row_ref(row), base = sparse_base(row);
 	uint64_t faults = row_faults(row) / cfg.group * cfg.group;
+	unsigned int nreps = row_reps(h, ri);
 	bool any = false;
 
 	for (unsigned int ci = 0; ci < NCONT; ci++)
@@ -1386,8 +1456,8 @@ static void print_table(unsigned int h, unsigned int ri)
 	       "groups of %u%s, median of %u rep%s; x ref: over %s\n",
 	       tier_label, host_names[h], row->name, faults, row->nq,
 	       row->nq == 1 ? "" : "s", row->nact, cfg.group,
-	       row->kind == K_STEADY ? ", bursts" : "", cfg.reps,
-	       cfg.reps == 1 ? "" : "s", ref >= 0 ? contenders[ref].name : "-");
+	       row->kind == K_STEADY ? ", bursts" : "", nreps,
+	       nreps == 1 ? "" : "s", ref >= 0 ? contenders[ref].name : "-");
 	printf("  %-19s %10s %6s %8s %8s %5s %7s %16s %16s %7s %7s %6s %6s %6s",
 	       "contender", "faults/s", "spread", "ns/f", "cpu ns/f", "c/w",
 	       "instr/f", "x ref [min-max]", "cpu x ref", "alloc/f",
@@ -1455,6 +1525,17 @@ static void print_table(unsigned int h, unsigned int ri)
 						  ci, M_NSPF, &d));
 		printf("\n");
 	}
+	for (unsigned int ci = 0; ci < NCONT; ci++) {
+		double fm;
+		unsigned int cut;
+
+		if (!cell_ok(h, ri, ci) || !(cut = cell_cut(h, ri, ci, &fm)))
+			continue;
+		printf("  note: %s: %u of %u passes stopped at the %u ms budget "
+		       "(median %.0f faults measured)\n",
+		       contenders[ci].name, cut, cell_reps(h, ri, ci),
+		       cfg.pass_ms, fm);
+	}
 	fflush(stdout);
 }
 
@@ -1500,10 +1581,15 @@ static void json_line(FILE *f, unsigned int h, unsigned int ri,
 		fprintf(f, "}\n");
 		return;
 	}
-	fprintf(f,
-		",\"status\":\"ok\",\"faults\":%" PRIu64
-		",\"group\":%u,\"reps\":%u",
-		res_at(h, ri, ci, 0)->faults, cfg.group, cfg.reps);
+	{
+		double fm;
+		unsigned int cut = cell_cut(h, ri, ci, &fm);
+
+		fprintf(f,
+			",\"status\":\"ok\",\"faults\":%.0f,\"cut_passes\":%u"
+			",\"group\":%u,\"reps\":%u",
+			fm, cut, cfg.group, cell_reps(h, ri, ci));
+	}
 	json_dist(f, "faults_per_s", &d, cell_dist(h, ri, ci, M_FPS, &d));
 	json_dist(f, "ns_per_fault", &d, cell_dist(h, ri, ci, M_NSPF, &d));
 	json_dist(f, "cpu_ns_per_fault", &d,
@@ -1781,13 +1867,15 @@ static void print_targets(unsigned int h)
 				  instr_fd >= 0;
 
 			for (unsigned int rep = 0; ok && rep < cfg.reps; rep++) {
-				double a = metric(res_at(h, (unsigned int)storm,
-							 ci, rep),
-						  M_INSTRPF);
-				double b = metric(res_at(h, (unsigned int)storm,
-							 I_RAW, rep),
-						  M_INSTRPF);
+				const struct result *ra = res_at(
+					h, (unsigned int)storm, ci, rep);
+				const struct result *rb = res_at(
+					h, (unsigned int)storm, I_RAW, rep);
+				double a = metric(ra, M_INSTRPF);
+				double b = metric(rb, M_INSTRPF);
 
+				if (!ra->ran || !rb->ran)
+					continue;
 				if (a < 0 || b < 0)
 					ok = false;
 				else
@@ -1813,7 +1901,8 @@ static void usage(FILE *f)
 		"                  [--scenario LIST|all] [--contenders LIST|all]\n"
 		"                  [--host idle,loaded] [--load-threads N] [--load-pin]\n"
 		"                  [--sparse-sizes 1,16,256,1024,4096] [--sparse-active 1,4]\n"
-		"                  [--sweep-max N] [--group G] [--steady-k K]\n"
+		"                  [--sweep-max N] [--sparse-full N] [--pass-budget MS]\n"
+		"                  [--max-seconds S] [--group G] [--steady-k K]\n"
 		"                  [--pingpong-faults N] [--timeout MS] [--json FILE]\n"
 		"                  [--quick]\n"
 		"scenarios: storm steady pingpong 16queues sparse (= sparse-pp, "
@@ -1977,7 +2066,7 @@ static int parse_args(int argc, char **argv)
 {
 	uint64_t v;
 	bool faults_set = false, reps_set = false, pp_set = false;
-	bool sizes_set = false;
+	bool sizes_set = false, budget_set = false;
 	const char *scen = NULL;
 
 	cfg.faults = bench_prod_default_faults;
@@ -1986,6 +2075,9 @@ static int parse_args(int argc, char **argv)
 	cfg.steady_k = 64;
 	cfg.timeout_ms = 10000;
 	cfg.sweep_max = 16;
+	cfg.sparse_full = 1024;
+	cfg.pass_ms = 1000;
+	cfg.max_s = bench_prod_default_max_s;
 	for (unsigned int i = 0; i < NCONT; i++)
 		cfg.cont[i] = true;
 	cfg.host[H_IDLE] = cfg.host[H_LOADED] = true;
@@ -2092,6 +2184,22 @@ static int parse_args(int argc, char **argv)
 			if (!parse_u64(val, &v, 1, MAX_QUEUES))
 				goto bad;
 			cfg.sweep_max = (unsigned int)v;
+		} else if (!strcmp(a, "--sparse-full")) {
+			NEED_VAL;
+			if (!parse_u64(val, &v, 1, MAX_QUEUES))
+				goto bad;
+			cfg.sparse_full = (unsigned int)v;
+		} else if (!strcmp(a, "--pass-budget")) {
+			NEED_VAL;
+			if (!parse_u64(val, &v, 0, 3600000))
+				goto bad;
+			cfg.pass_ms = (unsigned int)v;
+			budget_set = true;
+		} else if (!strcmp(a, "--max-seconds")) {
+			NEED_VAL;
+			if (!parse_u64(val, &v, 0, 86400))
+				goto bad;
+			cfg.max_s = (unsigned int)v;
 		} else if (!strcmp(a, "--quick")) {
 			cfg.quick = true;
 		} else {
@@ -2114,6 +2222,8 @@ bad:
 		if (!sizes_set)
 			parse_nums("1,1024,4096", cfg.sizes, &cfg.nsizes,
 				   MAX_QUEUES);
+		if (!budget_set)
+			cfg.pass_ms = 200;
 	}
 	if (!pp_set) {
 		cfg.pp_faults = cfg.faults / 5;
@@ -2165,11 +2275,48 @@ static void raise_nofile(void)
 				    "");
 }
 
+/* Weights of the families in the time limit: a sparse rep costs about six
+ * times another family's (thousands of queues to set up). */
+static unsigned int family_weight(enum family fam)
+{
+	return fam == F_SPARSE ? 6 : 1;
+}
+
+static bool family_on(enum family fam)
+{
+	for (unsigned int ri = 0; ri < nrows; ri++)
+		if (rows[ri].fam == fam && rows[ri].on)
+			return true;
+	return false;
+}
+
+/* This family's share of the time left (--max-seconds): its weight over
+ * the weights of the (host, family) units still to run; a unit that ends
+ * early leaves its time to the next. 0: no limit. */
+static uint64_t family_cap(unsigned int h, enum family fam, uint64_t t_start)
+{
+	uint64_t limit = (uint64_t)cfg.max_s * 1000000000ull, spent;
+	unsigned int w = 0;
+
+	if (!cfg.max_s || !family_on(fam))
+		return 0;
+	spent = now_ns() - t_start;
+	if (spent >= limit)
+		return 1;
+	for (unsigned int hh = h; hh < H_COUNT; hh++)
+		for (unsigned int f = hh == h ? fam : 0; f < F_COUNT; f++)
+			if (cfg.host[hh] && family_on((enum family)f))
+				w += family_weight((enum family)f);
+	return (limit - spent) * family_weight(fam) / w;
+}
+
 /* Every (row, contender) cell of family fam on host h, rep after rep,
  * the order reversed every other rep (ABC CBA ...). Rows of one family
  * with the same number of queues share a set-up. */
-static void run_family(unsigned int h, enum family fam, uint64_t t_start)
+static void run_family(unsigned int h, enum family fam, uint64_t t_start,
+		       uint64_t cap_ns)
 {
+	uint64_t f_start = now_ns();
 	struct cellspec {
 		unsigned int ci, nq, nr, rowi[MAX_ROWS];
 	} *cells = NULL;
@@ -2207,6 +2354,17 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start)
 	if (!ncells)
 		return;
 	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+		uint64_t spent = now_ns() - f_start;
+
+		/* The time limit: no rep that would end past the family's
+		 * share (the first one always runs). */
+		if (rep && cap_ns && spent + spent / rep > cap_ns) {
+			printf("\n[%s, %s] %s: stopped after %u of %u reps "
+			       "(time limit: %.0f s for this family)\n",
+			       tier_label, host_names[h], family_names[fam], rep,
+			       cfg.reps, (double)cap_ns / 1e9);
+			break;
+		}
 		fprintf(stderr,
 			"iopf-bench: [%s] %s rep %u/%u (%u cells), %.0f s so far\n",
 			host_names[h], family_names[fam], rep + 1, cfg.reps,
@@ -2215,6 +2373,11 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start)
 			const struct cellspec *c =
 				&cells[rep % 2 ? ncells - 1 - k : k];
 			struct result *res[MAX_ROWS];
+
+			/* The largest sparse rows: the first rep only (their
+			 * set-up dominates; the targets are at 1024). */
+			if (rep && c->nq > cfg.sparse_full)
+				continue;
 
 			for (unsigned int j = 0; j < c->nr; j++)
 				res[j] = res_at(h, c->rowi[j], c->ci, rep);
@@ -2311,6 +2474,12 @@ int main(int argc, char **argv)
 	       instr_fd >= 0 ? "" : instr_na);
 	printf("ratios (x ref, cpu x ref, p50 x pf, x 1q, targets): median "
 	       "[min-max] over the reps of the ratio within each rep\n");
+	printf("limits: a pass stops after %u ms (0: never) and 64 groups at "
+	       "least; sparse rows above %u queues run in the first rep only; "
+	       "%s%u%s\n",
+	       cfg.pass_ms, cfg.sparse_full,
+	       cfg.max_s ? "the run's reps stop within " : "no time limit (",
+	       cfg.max_s, cfg.max_s ? " s (--max-seconds)" : ")");
 	printf("hand loops: own fault queue and fd each (qemu-style sets "
 	       "O_NONBLOCK, as QEMU does); per-fault, qemu-style and "
 	       "raw-batched only up to %u queues\n",
@@ -2321,7 +2490,8 @@ int main(int argc, char **argv)
 			continue;
 		load_set(h == H_LOADED);
 		for (unsigned int fam = 0; fam < F_COUNT; fam++) {
-			run_family(h, (enum family)fam, t_start);
+			run_family(h, (enum family)fam, t_start,
+				   family_cap(h, (enum family)fam, t_start));
 			for (unsigned int ri = 0; ri < nrows; ri++)
 				if (rows[ri].fam == fam)
 					print_table(h, ri);

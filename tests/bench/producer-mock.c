@@ -40,6 +40,8 @@ const unsigned int bench_prod_default_reps = 21;
 /* The mock's fault fd is one end of a socket pair; the other end and an
  * eventfd (what is polled) are the mock's. */
 const unsigned int bench_prod_fds_per_queue = 3;
+/* No limit on the whole run by default (--max-seconds). */
+const unsigned int bench_prod_default_max_s = 0;
 
 #define DATA_SELFTEST 0xdeadu
 #define SELFTEST_IOTLB 0xbadbeefu

@@ -34,6 +34,8 @@ extern const unsigned int bench_prod_default_reps;
 /* Descriptors one fault queue holds (the bench raises RLIMIT_NOFILE for its
  * largest row: thousands of queues). */
 extern const unsigned int bench_prod_fds_per_queue;
+/* Default of --max-seconds (0: no limit). */
+extern const unsigned int bench_prod_default_max_s;
 
 struct prod_session;
 struct prod_src;
