@@ -91,14 +91,14 @@ _Static_assert(sizeof(struct resp) == 8,
 	       "struct iommu_hwpt_page_response is 8 bytes");
 #define REC_LAST_PAGE (1u << 1)
 
-#define MAX_QUEUES 8192
-#define MAX_ACTIVE 64
-#define MAX_REPS 63
-#define MAX_ROWS 64
-#define MAX_SIZES 8
+#define MAX_QUEUES   8192
+#define MAX_ACTIVE   64
+#define MAX_REPS     63
+#define MAX_ROWS     64
+#define MAX_SIZES    8
 #define QEMU_RECORDS 100
-#define RAW_RECORDS 256
-#define PULL_MAX 256
+#define RAW_RECORDS  256
+#define PULL_MAX     256
 #define EPOLL_EVENTS 64
 
 /* ---- configuration ---------------------------------------------------- */
@@ -108,9 +108,8 @@ enum skind { K_STORM, K_STEADY, K_PINGPONG };
 /* Rows of one family run together: each rep runs every (row, contender)
  * cell of the family, in an order that alternates from rep to rep. */
 enum family { F_STORM, F_STEADY, F_PINGPONG, F_16Q, F_SPARSE, F_COUNT };
-static const char *const family_names[F_COUNT] = { "storm", "steady",
-						    "pingpong", "16queues",
-						    "sparse" };
+static const char *const family_names[F_COUNT] = {"storm", "steady", "pingpong",
+						  "16queues", "sparse"};
 
 /* One table of the output: a scenario on nq queues, faults on nact. */
 struct row {
@@ -133,24 +132,24 @@ struct contender {
 };
 
 static const struct contender contenders[] = {
-	{ "per-fault", C_PERFAULT, 0, 0, 0 },
-	{ "qemu-style", C_QEMU, 0, 0, 0 },
-	{ "raw-batched", C_RAW, 0, 0, 0 },
-	{ "raw-epoll", C_EPOLL, 0, 0, 0 },
-	{ "libiopf-plain", C_LIB, IOPF_ENGINE_PLAIN, API_DISPATCH, 0 },
-	{ "libiopf-uring", C_LIB, IOPF_ENGINE_URING, API_DISPATCH, 0 },
-	{ "libiopf-plain-pull", C_LIB, IOPF_ENGINE_PLAIN, API_PULL, 256 },
-	{ "libiopf-uring-pull", C_LIB, IOPF_ENGINE_URING, API_PULL, 256 },
+	{"per-fault", C_PERFAULT, 0, 0, 0},
+	{"qemu-style", C_QEMU, 0, 0, 0},
+	{"raw-batched", C_RAW, 0, 0, 0},
+	{"raw-epoll", C_EPOLL, 0, 0, 0},
+	{"libiopf-plain", C_LIB, IOPF_ENGINE_PLAIN, API_DISPATCH, 0},
+	{"libiopf-uring", C_LIB, IOPF_ENGINE_URING, API_DISPATCH, 0},
+	{"libiopf-plain-pull", C_LIB, IOPF_ENGINE_PLAIN, API_PULL, 256},
+	{"libiopf-uring-pull", C_LIB, IOPF_ENGINE_URING, API_PULL, 256},
 };
-#define NCONT (sizeof(contenders) / sizeof(contenders[0]))
+#define NCONT	   (sizeof(contenders) / sizeof(contenders[0]))
 #define I_PERFAULT 0
-#define I_RAW 2
-#define I_EPOLL 3
-#define I_PLAIN 4
-#define I_URING 5
+#define I_RAW	   2
+#define I_EPOLL	   3
+#define I_PLAIN	   4
+#define I_URING	   5
 
 enum host { H_IDLE, H_LOADED, H_COUNT };
-static const char *const host_names[H_COUNT] = { "idle", "loaded" };
+static const char *const host_names[H_COUNT] = {"idle", "loaded"};
 
 struct cfg {
 	uint64_t faults;
@@ -165,8 +164,10 @@ struct cfg {
 	bool load_pin;
 	unsigned int sizes[MAX_SIZES], nsizes;
 	unsigned int actives[MAX_SIZES], nactives;
-	unsigned int sweep_max; /* sweeping hand loops run up to this many queues */
-	unsigned int sparse_full; /* larger sparse rows run in the first rep only */
+	unsigned int
+		sweep_max; /* sweeping hand loops run up to this many queues */
+	unsigned int
+		sparse_full; /* larger sparse rows run in the first rep only */
 	unsigned int pass_ms; /* a pass stops after this long (0: never) */
 	unsigned int max_s; /* the whole run's time (0: no limit) */
 	const char *json;
@@ -265,12 +266,13 @@ static void instr_open(void)
 		snprintf(instr_na, sizeof(instr_na),
 			 "perf_event_open(instructions, exclude_kernel): %s%s",
 			 strerror(e),
-			 e == ENOENT || e == EOPNOTSUPP ?
-				 " (no hardware counter here; a VM without a PMU?)" :
-			 e == EACCES || e == EPERM ?
-				 " (kernel.perf_event_paranoid or seccomp)" :
-			 e == ENOSYS ? " (kernel without perf events)" :
-				       "");
+			 e == ENOENT || e == EOPNOTSUPP
+				 ? " (no hardware counter here; a VM without a "
+				   "PMU?)"
+			 : e == EACCES || e == EPERM
+				 ? " (kernel.perf_event_paranoid or seccomp)"
+			 : e == ENOSYS ? " (kernel without perf events)"
+				       : "");
 		return;
 	}
 	instr_fd = (int)fd;
@@ -374,8 +376,8 @@ static int load_start(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int st;
 
-	load_n = cfg.load_threads ? cfg.load_threads :
-				    (unsigned int)(ncpu > 0 ? ncpu : 1);
+	load_n = cfg.load_threads ? cfg.load_threads
+				  : (unsigned int)(ncpu > 0 ? ncpu : 1);
 	load_pid = fork();
 	if (load_pid < 0)
 		return -errno;
@@ -386,8 +388,9 @@ static int load_start(void)
 		for (unsigned int i = 1; i < load_n; i++) {
 			pthread_t t;
 
-			pthread_create(&t, NULL, cfg.load_pin ? spin_pinned : spin,
-				       (void *)(uintptr_t)(i % (unsigned int)ncpu));
+			pthread_create(
+				&t, NULL, cfg.load_pin ? spin_pinned : spin,
+				(void *)(uintptr_t)(i % (unsigned int)ncpu));
 		}
 		if (cfg.load_pin)
 			pin_self(0);
@@ -557,7 +560,7 @@ static int drain_perfault(struct run *r, uint64_t want)
 			if (n <= 0)
 				continue;
 			got = true;
-			r->ans[0] = (struct resp){ .cookie = r->buf[0].cookie };
+			r->ans[0] = (struct resp){.cookie = r->buf[0].cookie};
 			if ((rc = write_answers(r, i, 1)))
 				return rc;
 		}
@@ -595,8 +598,7 @@ static int drain_qemu(struct run *r, uint64_t want)
 				if (!(r->buf[k].flags & REC_LAST_PAGE))
 					continue;
 				r->ans[0] = (struct resp){
-					.cookie = r->buf[k].cookie
-				};
+					.cookie = r->buf[k].cookie};
 				if ((rc = write_answers(r, i, 1)))
 					return rc;
 			}
@@ -609,8 +611,8 @@ static int drain_qemu(struct run *r, uint64_t want)
  * Returns records read or -errno. */
 static int read_answer(struct run *r, unsigned int i)
 {
-	ssize_t n = prod_read(r->ep[i], r->buf,
-			      RAW_RECORDS * sizeof(struct rec));
+	ssize_t n =
+		prod_read(r->ep[i], r->buf, RAW_RECORDS * sizeof(struct rec));
 	unsigned int m = 0;
 	int rc;
 
@@ -621,8 +623,7 @@ static int read_answer(struct run *r, unsigned int i)
 		return 0;
 	for (ssize_t k = 0; k < n / (ssize_t)sizeof(struct rec); k++)
 		if (r->buf[k].flags & REC_LAST_PAGE)
-			r->ans[m++] = (struct resp){ .cookie =
-							     r->buf[k].cookie };
+			r->ans[m++] = (struct resp){.cookie = r->buf[k].cookie};
 	if (m && (rc = write_answers(r, i, m)))
 		return rc;
 	return (int)(n / (ssize_t)sizeof(struct rec));
@@ -706,8 +707,8 @@ static void lib_count_act(struct run *r, uint64_t *taken_out,
 		if (iopf_queue_stats(r->q[r->act[k]], &st))
 			continue;
 		taken += st.answers_success + st.answers_invalid;
-		refused += st.answers_stale + st.answers_failed +
-			   st.answers_auto;
+		refused +=
+			st.answers_stale + st.answers_failed + st.answers_auto;
 	}
 	*taken_out = taken;
 	*refused_out = refused;
@@ -732,7 +733,8 @@ static int lib_flush(struct run *r, uint64_t want)
 	 * answers; the library's caller reads the counters, and flushes only
 	 * while they are short. A dispatch wrote its answers already (the
 	 * plain engine's have been taken when it returns); answers given to
-	 * pulled groups wait for the next run, so the pull loop flushes first. */
+	 * pulled groups wait for the next run, so the pull loop flushes first.
+	 */
 	if (r->c->api == API_DISPATCH)
 		lib_count(r);
 	for (unsigned int spins = 0; r->answered < want; spins++) {
@@ -747,8 +749,8 @@ static int lib_flush(struct run *r, uint64_t want)
 				    r->refused);
 		if ((spins & 1023) == 1023) {
 			if (!deadline)
-				deadline = now_ns() +
-					   (uint64_t)cfg.timeout_ms * 1000000ull;
+				deadline = now_ns() + (uint64_t)cfg.timeout_ms *
+							      1000000ull;
 			else if (now_ns() > deadline)
 				return fail(r, -ETIMEDOUT,
 					    "answers not taken within %d ms",
@@ -823,8 +825,8 @@ static int drain(struct run *r, uint64_t want)
 	case C_LIB:
 		break;
 	}
-	return r->c->api == API_PULL ? drain_lib_pull(r, want) :
-				       drain_lib_dispatch(r, want);
+	return r->c->api == API_PULL ? drain_lib_pull(r, want)
+				     : drain_lib_dispatch(r, want);
 }
 
 /* -- scenarios: each returns the consumer's time in ns, or -errno; CPU time
@@ -854,8 +856,8 @@ static int64_t sc_steady(struct run *r, uint64_t groups)
 	uint64_t total = 0;
 
 	for (uint64_t done = 0; done < groups;) {
-		uint64_t k = groups - done < cfg.steady_k ? groups - done :
-							    cfg.steady_k;
+		uint64_t k = groups - done < cfg.steady_k ? groups - done
+							  : cfg.steady_k;
 		uint64_t want = r->answered + k, t0, t1;
 		int rc;
 
@@ -912,9 +914,8 @@ static int64_t sc_pingpong(struct run *r, uint64_t groups, uint64_t *lat)
 static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
 {
 	r->done = groups; /* unless the budget cuts the pass */
-	r->deadline = cfg.pass_ms ?
-			      now_ns() + (uint64_t)cfg.pass_ms * 1000000ull :
-			      0;
+	r->deadline =
+		cfg.pass_ms ? now_ns() + (uint64_t)cfg.pass_ms * 1000000ull : 0;
 	switch (r->row->kind) {
 	case K_STORM:
 		return sc_storm(r, groups);
@@ -966,13 +967,13 @@ static int run_setup(struct run *r, unsigned int nq)
 	if (rc)
 		return fail(r, rc, "producer session: %s", strerror(-rc));
 	if (r->c->kind == C_LIB) {
-		struct iopf_engine_opts eo = { .size = sizeof(eo),
-					       .kind = (uint32_t)r->c->engine };
+		struct iopf_engine_opts eo = {.size = sizeof(eo),
+					      .kind = (uint32_t)r->c->engine};
 		struct iopf_queue_opts qo = {
 			.size = sizeof(qo),
 			.batch = r->c->batch,
-			.handler = r->c->api == API_DISPATCH ? lib_handler :
-							       NULL,
+			.handler =
+				r->c->api == API_DISPATCH ? lib_handler : NULL,
 			.user = r,
 		};
 
@@ -984,7 +985,8 @@ static int run_setup(struct run *r, unsigned int nq)
 			rc = prod_src_new_lib(r->s, r->e, &qo, &r->src[r->nsrc],
 					      &r->q[r->nsrc]);
 			if (rc)
-				return fail(r, rc, "libiopf source %u of %u: %s",
+				return fail(r, rc,
+					    "libiopf source %u of %u: %s",
 					    r->nsrc + 1, nq, strerror(-rc));
 		}
 		return 0;
@@ -1003,11 +1005,11 @@ static int run_setup(struct run *r, unsigned int nq)
 		if (rc)
 			return fail(r, rc, "raw source %u of %u: %s", i + 1, nq,
 				    strerror(-rc));
-		r->pfd[i] = (struct pollfd){ .fd = r->ep[i]->poll_fd,
-					     .events = POLLIN };
+		r->pfd[i] = (struct pollfd){.fd = r->ep[i]->poll_fd,
+					    .events = POLLIN};
 		if (r->epfd >= 0) {
-			struct epoll_event ev = { .events = EPOLLIN,
-						  .data.u32 = i };
+			struct epoll_event ev = {.events = EPOLLIN,
+						 .data.u32 = i};
 
 			if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ep[i]->poll_fd,
 				      &ev)) {
@@ -1025,7 +1027,7 @@ static void lib_io_counts(struct run *r, uint64_t *reads, uint64_t *writes,
 {
 	*reads = *writes = *grows = 0;
 	for (unsigned int i = 0; i < r->nsrc; i++) {
-		struct iopf_stats st = { .size = sizeof(st) };
+		struct iopf_stats st = {.size = sizeof(st)};
 
 		if (r->q[i] && !iopf_queue_stats(r->q[i], &st)) {
 			*reads += st.reads;
@@ -1041,8 +1043,8 @@ static void pick_active(struct run *r, const struct row *row)
 {
 	r->nact = row->nact;
 	for (unsigned int k = 0; k < row->nact; k++)
-		r->act[k] = row->nq - 1 - (unsigned int)((uint64_t)k * row->nq /
-							 row->nact);
+		r->act[k] = row->nq - 1 -
+			    (unsigned int)((uint64_t)k * row->nq / row->nact);
 	r->rr = 0;
 	if (r->c->kind == C_LIB) {
 		r->taken_base = r->answered;
@@ -1088,7 +1090,7 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 		warm = groups;
 	if (row->kind == K_PINGPONG && !(lat = calloc(groups, sizeof(*lat))))
 		return fail(r, -ENOMEM, "out of memory");
-	r->m = (struct meas){ .on = false };
+	r->m = (struct meas){.on = false};
 	ta0 = r->trigger_allocs;
 	a0 = bench_allocs();
 	ns = run_scenario(r, warm, NULL);
@@ -1106,7 +1108,7 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	rd0 += r->reads;
 	wr0 += r->writes;
 	r->polls = 0;
-	r->m = (struct meas){ .on = true };
+	r->m = (struct meas){.on = true};
 	if (RUNNING_ON_VALGRIND)
 		CALLGRIND_ZERO_STATS;
 	ta0 = r->trigger_allocs;
@@ -1115,7 +1117,8 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	res->allocs = bench_allocs() - a0 - (r->trigger_allocs - ta0);
 	if (RUNNING_ON_VALGRIND) {
 		snprintf(label, sizeof(label),
-			 "iopf-bench host=%s scenario=%s contender=%s faults=%" PRIu64,
+			 "iopf-bench host=%s scenario=%s contender=%s "
+			 "faults=%" PRIu64,
 			 host, row->name, r->c->name, r->done * cfg.group);
 		CALLGRIND_DUMP_STATS_AT(label);
 	}
@@ -1144,13 +1147,14 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	res->faults = groups * cfg.group;
 	res->reads_pf = (double)(rd1 - rd0) / (double)res->faults;
 	res->writes_pf = (double)(wr1 - wr0) / (double)res->faults;
-	res->polls_pf = r->c->kind == C_LIB ?
-				-1 :
-				(double)r->polls / (double)res->faults;
+	res->polls_pf = r->c->kind == C_LIB
+				? -1
+				: (double)r->polls / (double)res->faults;
 	if (lat) {
 		qsort(lat, groups, sizeof(*lat), cmp_u64);
 		res->p50_us = (double)lat[(groups - 1) / 2] / 1000.0;
-		res->p99_us = (double)lat[(groups * 99 + 99) / 100 - 1] / 1000.0;
+		res->p99_us =
+			(double)lat[(groups * 99 + 99) / 100 - 1] / 1000.0;
 	}
 	rc = 0;
 	if (r->answered != r->groups)
@@ -1171,10 +1175,10 @@ out:
  * producer's books, tear down. res[k] is rows[k]'s result.
  */
 static void run_cell(const struct contender *c, unsigned int nq,
-		     const unsigned int *rowi, unsigned int nr, const char *host,
-		     struct result **res)
+		     const unsigned int *rowi, unsigned int nr,
+		     const char *host, struct result **res)
 {
-	struct run r = { .c = c, .epfd = -1 };
+	struct run r = {.c = c, .epfd = -1};
 	char msg[256];
 	int rc;
 	unsigned int k = 0;
@@ -1298,9 +1302,9 @@ static double metric(const struct result *r, enum metric m)
 	case M_ALLOCS:
 		return (double)r->allocs / f;
 	case M_ALLOCS_COLD:
-		return r->faults_cold ?
-			       (double)r->allocs_cold / (double)r->faults_cold :
-			       0;
+		return r->faults_cold
+			       ? (double)r->allocs_cold / (double)r->faults_cold
+			       : 0;
 	}
 	return -1;
 }
@@ -1400,7 +1404,8 @@ static bool pair_dist(unsigned int h, unsigned int ra, unsigned int ca,
 	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
 		double x, y;
 
-		if (!res_at(h, ra, ca, rep)->ran || !res_at(h, rb, cb, rep)->ran)
+		if (!res_at(h, ra, ca, rep)->ran ||
+		    !res_at(h, rb, cb, rep)->ran)
 			continue;
 		x = metric(res_at(h, ra, ca, rep), m);
 		y = metric(res_at(h, rb, cb, rep), m);
@@ -1460,8 +1465,8 @@ static void print_table(unsigned int h, unsigned int ri)
 	       nreps == 1 ? "" : "s", ref >= 0 ? contenders[ref].name : "-");
 	printf("  %-19s %10s %6s %8s %8s %5s %7s %16s %16s %7s %7s %6s %6s %6s",
 	       "contender", "faults/s", "spread", "ns/f", "cpu ns/f", "c/w",
-	       "instr/f", "x ref [min-max]", "cpu x ref", "alloc/f",
-	       "cold a/f", "read/f", "wr/f", "poll/f");
+	       "instr/f", "x ref [min-max]", "cpu x ref", "alloc/f", "cold a/f",
+	       "read/f", "wr/f", "poll/f");
 	if (pp)
 		printf(" %8s %8s %16s", "p50 us", "p99 us", "p50 x pf");
 	if (base >= 0 && (unsigned int)base != ri)
@@ -1531,7 +1536,8 @@ static void print_table(unsigned int h, unsigned int ri)
 
 		if (!cell_ok(h, ri, ci) || !(cut = cell_cut(h, ri, ci, &fm)))
 			continue;
-		printf("  note: %s: %u of %u passes stopped at the %u ms budget "
+		printf("  note: %s: %u of %u passes stopped at the %u ms "
+		       "budget "
 		       "(median %.0f faults measured)\n",
 		       contenders[ci].name, cut, cell_reps(h, ri, ci),
 		       cfg.pass_ms, fm);
@@ -1560,8 +1566,7 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_line(FILE *f, unsigned int h, unsigned int ri,
-		      unsigned int ci)
+static void json_line(FILE *f, unsigned int h, unsigned int ri, unsigned int ci)
 {
 	const struct row *row = &rows[ri];
 	const struct result *fl = cell_failed(h, ri, ci);
@@ -1592,8 +1597,7 @@ static void json_line(FILE *f, unsigned int h, unsigned int ri,
 	}
 	json_dist(f, "faults_per_s", &d, cell_dist(h, ri, ci, M_FPS, &d));
 	json_dist(f, "ns_per_fault", &d, cell_dist(h, ri, ci, M_NSPF, &d));
-	json_dist(f, "cpu_ns_per_fault", &d,
-		  cell_dist(h, ri, ci, M_CPUPF, &d));
+	json_dist(f, "cpu_ns_per_fault", &d, cell_dist(h, ri, ci, M_CPUPF, &d));
 	json_dist(f, "instr_per_fault", &d,
 		  cell_dist(h, ri, ci, M_INSTRPF, &d));
 	fprintf(f, ",\"ref\":");
@@ -1602,8 +1606,8 @@ static void json_line(FILE *f, unsigned int h, unsigned int ri,
 	else
 		fprintf(f, "null");
 	json_dist(f, "ratio_ref", &d,
-		  ref >= 0 && pair_dist(h, ri, ci, ri, (unsigned int)ref,
-					M_FPS, &d));
+		  ref >= 0 && pair_dist(h, ri, ci, ri, (unsigned int)ref, M_FPS,
+					&d));
 	json_dist(f, "cpu_ratio_ref", &d,
 		  ref >= 0 && pair_dist(h, ri, ci, ri, (unsigned int)ref,
 					M_CPUPF, &d));
@@ -1671,14 +1675,15 @@ static void target(unsigned int h, const char *what, const struct dist *d,
 		if (!lf)
 			return;
 		fprintf(lf,
-			"{\"kind\":\"target\",\"tier\":\"%s\",\"kernel\":\"%s\","
+			"{\"kind\":\"target\",\"tier\":\"%s\",\"kernel\":\"%"
+			"s\","
 			"\"host\":\"%s\",\"load\":",
 			tier, tier_label, host_names[h]);
 		json_str(lf, h == H_LOADED ? load_label : "none");
 		fprintf(lf, ",\"target\":");
 		json_str(lf, what);
-		fprintf(lf, ",\"op\":\"%s\",\"limit\":%g", le ? "<=" : ">=",
-			limit);
+		fprintf(lf, ",\"op\":\"%s\",\"limit\":%g",
+			le ? "<=" : ">=", limit);
 		json_dist(lf, "value", d, ok);
 		fprintf(lf, ",\"verdict\":\"%s\"", verdict);
 		if (!ok) {
@@ -1748,6 +1753,7 @@ static void print_targets(unsigned int h)
 	}
 	{
 		bool ran = false, ok = true;
+		unsigned int n = 0;
 
 		for (unsigned int ri = 0; ri < nrows; ri++) {
 			if (rows[ri].fam != F_SPARSE || rows[ri].nq != 4096)
@@ -1759,15 +1765,19 @@ static void print_targets(unsigned int h)
 				if (cell_failed(h, ri, ci))
 					ok = false;
 			}
+			if (row_reps(h, ri) > n)
+				n = row_reps(h, ri);
 		}
 		if (ran) {
-			d = (struct dist){ .n = cfg.reps,
-					   .med = ok,
-					   .q1 = ok,
-					   .q3 = ok,
-					   .min = ok,
-					   .max = ok };
-			target(h, "sparse: 4096 queues work (1 = every contender ok)",
+			d = (struct dist){.n = n,
+					  .med = ok,
+					  .q1 = ok,
+					  .q3 = ok,
+					  .min = ok,
+					  .max = ok};
+			target(h,
+			       "sparse: 4096 queues work (1 = every contender "
+			       "ok)",
 			       &d, true, false, 1, "", NULL);
 		}
 	}
@@ -1775,7 +1785,7 @@ static void print_targets(unsigned int h)
 	/* storm: the best engine against the raw batched loop */
 	if (any_ran(h, storm)) {
 		int best = -1;
-		struct dist bd = { 0 }, cd;
+		struct dist bd = {0}, cd;
 
 		for (unsigned int ci = 0; ci < NCONT; ci++) {
 			if (contenders[ci].kind != C_LIB)
@@ -1787,7 +1797,8 @@ static void print_targets(unsigned int h)
 				bd = d;
 			}
 		}
-		snprintf(what, sizeof(what), "storm: best engine (%s) faults/s x raw",
+		snprintf(what, sizeof(what),
+			 "storm: best engine (%s) faults/s x raw",
 			 best >= 0 ? contenders[best].name : "-");
 		target(h, what, &bd, best >= 0, false, 0.95, "x",
 		       "not run or failed");
@@ -1806,8 +1817,8 @@ static void print_targets(unsigned int h)
 		bool ok = pair_dist(h, (unsigned int)q16, I_URING,
 				    (unsigned int)q16, I_PLAIN, M_FPS, &d);
 
-		target(h, "16queues: libiopf-uring faults/s x libiopf-plain", &d,
-		       ok, false, h == H_IDLE ? 1.0 : 0.95, "x",
+		target(h, "16queues: libiopf-uring faults/s x libiopf-plain",
+		       &d, ok, false, h == H_IDLE ? 1.0 : 0.95, "x",
 		       "not run or failed");
 		ok = pair_dist(h, (unsigned int)q16, I_URING, (unsigned int)q16,
 			       I_PLAIN, M_CPUPF, &d);
@@ -1822,8 +1833,8 @@ static void print_targets(unsigned int h)
 
 			if (contenders[ci].kind != C_LIB || !cfg.cont[ci])
 				continue;
-			ok = pair_dist(h, (unsigned int)pp, ci, (unsigned int)pp,
-				       I_PERFAULT, M_P50, &d);
+			ok = pair_dist(h, (unsigned int)pp, ci,
+				       (unsigned int)pp, I_PERFAULT, M_P50, &d);
 			snprintf(what, sizeof(what),
 				 "pingpong: %s p50 x per-fault",
 				 contenders[ci].name);
@@ -1846,12 +1857,12 @@ static void print_targets(unsigned int h)
 				if (d.max > worst)
 					worst = d.max;
 			}
-		d = (struct dist){ .n = cfg.reps,
-				   .med = worst,
-				   .q1 = worst,
-				   .q3 = worst,
-				   .min = worst,
-				   .max = worst };
+		d = (struct dist){.n = cfg.reps,
+				  .med = worst,
+				  .q1 = worst,
+				  .q3 = worst,
+				  .min = worst,
+				  .max = worst};
 		target(h, "allocations per fault, most of any libiopf cell", &d,
 		       any, true, 0, "", "no libiopf cell ran");
 	}
@@ -1866,9 +1877,10 @@ static void print_targets(unsigned int h)
 				  cell_ok(h, (unsigned int)storm, I_RAW) &&
 				  instr_fd >= 0;
 
-			for (unsigned int rep = 0; ok && rep < cfg.reps; rep++) {
-				const struct result *ra = res_at(
-					h, (unsigned int)storm, ci, rep);
+			for (unsigned int rep = 0; ok && rep < cfg.reps;
+			     rep++) {
+				const struct result *ra =
+					res_at(h, (unsigned int)storm, ci, rep);
 				const struct result *rb = res_at(
 					h, (unsigned int)storm, I_RAW, rep);
 				double a = metric(ra, M_INSTRPF);
@@ -1883,7 +1895,8 @@ static void print_targets(unsigned int h)
 			}
 			ok = ok && dist_of(v, n, &d);
 			snprintf(what, sizeof(what),
-				 "storm: %s user instr/f over raw-batched's (aim)",
+				 "storm: %s user instr/f over raw-batched's "
+				 "(aim)",
 				 contenders[ci].name);
 			target(h, what, &d, ok, true, 120, "",
 			       instr_fd >= 0 ? "not run or failed" : instr_na);
@@ -1896,18 +1909,26 @@ static void print_targets(unsigned int h)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: iopf-bench [--tier mock|kernel] [--faults N] [--reps R]\n"
-		"                  [--scenario LIST|all] [--contenders LIST|all]\n"
-		"                  [--host idle,loaded] [--load-threads N] [--load-pin]\n"
-		"                  [--sparse-sizes 1,16,256,1024,4096] [--sparse-active 1,4]\n"
-		"                  [--sweep-max N] [--sparse-full N] [--pass-budget MS]\n"
-		"                  [--max-seconds S] [--group G] [--steady-k K]\n"
-		"                  [--pingpong-faults N] [--timeout MS] [--json FILE]\n"
-		"                  [--quick]\n"
-		"scenarios: storm steady pingpong 16queues sparse (= sparse-pp, "
-		"sparse-burst), or a row's name (sparse-pp-1024, sparse-burst-16x4)\n"
-		"contenders:");
+	fprintf(f, "usage: iopf-bench [--tier mock|kernel] [--faults N] "
+		   "[--reps R]\n"
+		   "                  [--scenario LIST|all] [--contenders "
+		   "LIST|all]\n"
+		   "                  [--host idle,loaded] [--load-threads N] "
+		   "[--load-pin]\n"
+		   "                  [--sparse-sizes 1,16,256,1024,4096] "
+		   "[--sparse-active 1,4]\n"
+		   "                  [--sweep-max N] [--sparse-full N] "
+		   "[--pass-budget MS]\n"
+		   "                  [--max-seconds S] [--group G] "
+		   "[--steady-k K]\n"
+		   "                  [--pingpong-faults N] [--timeout MS] "
+		   "[--json FILE]\n"
+		   "                  [--quick]\n"
+		   "scenarios: storm steady pingpong 16queues sparse (= "
+		   "sparse-pp, "
+		   "sparse-burst), or a row's name (sparse-pp-1024, "
+		   "sparse-burst-16x4)\n"
+		   "contenders:");
 	for (unsigned int i = 0; i < NCONT; i++)
 		fprintf(f, " %s", contenders[i].name);
 	fprintf(f, "\nthis binary's tier: %s\n", bench_prod_tier);
@@ -1945,8 +1966,10 @@ static bool parse_names(const char *arg, const char *const *names,
 			continue;
 		}
 		for (unsigned int i = 0; i < n; i++) {
-			const char *name = *(const char *const *)(const void *)((
-				const char *)names + i * stride);
+			const char *name =
+				*(const char *const
+					  *)(const void *)((const char *)names +
+							   i * stride);
 
 			if (!strcmp(t, name)) {
 				on[i] = found = true;
@@ -2043,12 +2066,13 @@ static bool select_rows(const char *arg)
 
 		for (unsigned int i = 0; i < nrows; i++) {
 			struct row *r = &rows[i];
-			bool m = !strcmp(t, "all") || !strcmp(t, r->name) ||
-				 !strcmp(t, family_names[r->fam]) ||
-				 (!strcmp(t, "sparse-pp") &&
-				  r->fam == F_SPARSE && r->kind == K_PINGPONG) ||
-				 (!strcmp(t, "sparse-burst") &&
-				  r->fam == F_SPARSE && r->kind == K_STEADY);
+			bool m =
+				!strcmp(t, "all") || !strcmp(t, r->name) ||
+				!strcmp(t, family_names[r->fam]) ||
+				(!strcmp(t, "sparse-pp") &&
+				 r->fam == F_SPARSE && r->kind == K_PINGPONG) ||
+				(!strcmp(t, "sparse-burst") &&
+				 r->fam == F_SPARSE && r->kind == K_STEADY);
 
 			if (m)
 				r->on = found = true;
@@ -2085,16 +2109,16 @@ static int parse_args(int argc, char **argv)
 	parse_nums("1,4", cfg.actives, &cfg.nactives, MAX_ACTIVE);
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] :
-							       NULL;
+		const char *a = argv[i],
+			   *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-#define NEED_VAL                                                              \
-	do {                                                                  \
-		if (!val) {                                                   \
-			fprintf(stderr, "iopf-bench: %s needs a value\n", a); \
-			return 2;                                             \
-		}                                                             \
-		i++;                                                          \
+#define NEED_VAL                                                               \
+	do {                                                                   \
+		if (!val) {                                                    \
+			fprintf(stderr, "iopf-bench: %s needs a value\n", a);  \
+			return 2;                                              \
+		}                                                              \
+		i++;                                                           \
 	} while (0)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
@@ -2103,12 +2127,14 @@ static int parse_args(int argc, char **argv)
 			NEED_VAL;
 			if (strcmp(val, bench_prod_tier)) {
 				fprintf(stderr,
-					"iopf-bench: this binary was built for the %s tier, not '%s'%s\n",
+					"iopf-bench: this binary was built for "
+					"the %s tier, not '%s'%s\n",
 					bench_prod_tier, val,
-					!strcmp(val, "kernel") ?
-						" (the kernel tier's bench is built and run by "
-						"`meson test --suite kernel`)" :
-						"");
+					!strcmp(val, "kernel")
+						? " (the kernel tier's bench "
+						  "is built and run by "
+						  "`meson test --suite kernel`)"
+						: "");
 				return 2;
 			}
 		} else if (!strcmp(a, "--faults")) {
@@ -2171,7 +2197,8 @@ static int parse_args(int argc, char **argv)
 			cfg.load_pin = true;
 		} else if (!strcmp(a, "--sparse-sizes")) {
 			NEED_VAL;
-			if (!parse_nums(val, cfg.sizes, &cfg.nsizes, MAX_QUEUES))
+			if (!parse_nums(val, cfg.sizes, &cfg.nsizes,
+					MAX_QUEUES))
 				goto bad;
 			sizes_set = true;
 		} else if (!strcmp(a, "--sparse-active")) {
@@ -2209,7 +2236,7 @@ static int parse_args(int argc, char **argv)
 			return 2;
 		}
 		continue;
-bad:
+	bad:
 		fprintf(stderr, "iopf-bench: bad value '%s' for %s\n", val, a);
 		return 2;
 #undef NEED_VAL
@@ -2271,8 +2298,8 @@ static void raise_nofile(void)
 	getrlimit(RLIMIT_NOFILE, &rl);
 	printf("descriptors: %llu wanted for %u queues, RLIMIT_NOFILE %llu%s\n",
 	       (unsigned long long)need, most, (unsigned long long)rl.rlim_cur,
-	       rl.rlim_cur < need ? " (too few: the largest rows will fail)" :
-				    "");
+	       rl.rlim_cur < need ? " (too few: the largest rows will fail)"
+				  : "");
 }
 
 /* Weights of the families in the time limit: a sparse rep costs about six
@@ -2335,17 +2362,17 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 				    cells[k].nq == rows[ri].nq)
 					break;
 			if (k == ncells) {
-				void *n = realloc(cells,
-						  (ncells + 1) * sizeof(*cells));
+				void *n = realloc(
+					cells, (ncells + 1) * sizeof(*cells));
 
 				if (!n) {
-					fprintf(stderr, "iopf-bench: out of memory\n");
+					fprintf(stderr,
+						"iopf-bench: out of memory\n");
 					exit(1);
 				}
 				cells = n;
 				cells[ncells++] = (struct cellspec){
-					.ci = ci, .nq = rows[ri].nq
-				};
+					.ci = ci, .nq = rows[ri].nq};
 			}
 			cells[k].rowi[cells[k].nr++] = ri;
 			cell_ran[h][ri][ci] = true;
@@ -2361,14 +2388,17 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 		if (rep && cap_ns && spent + spent / rep > cap_ns) {
 			printf("\n[%s, %s] %s: stopped after %u of %u reps "
 			       "(time limit: %.0f s for this family)\n",
-			       tier_label, host_names[h], family_names[fam], rep,
-			       cfg.reps, (double)cap_ns / 1e9);
+			       tier_label, host_names[h], family_names[fam],
+			       rep, cfg.reps, (double)cap_ns / 1e9);
 			break;
 		}
-		fprintf(stderr,
-			"iopf-bench: [%s] %s rep %u/%u (%u cells), %.0f s so far\n",
-			host_names[h], family_names[fam], rep + 1, cfg.reps,
-			ncells, (double)(now_ns() - t_start) / 1e9);
+		if (fam == F_SPARSE || rep % 5 == 0)
+			fprintf(stderr,
+				"iopf-bench: [%s] %s rep %u/%u (%u cells), "
+				"%.0f s so far\n",
+				host_names[h], family_names[fam], rep + 1,
+				cfg.reps, ncells,
+				(double)(now_ns() - t_start) / 1e9);
 		for (unsigned int k = 0; k < ncells; k++) {
 			const struct cellspec *c =
 				&cells[rep % 2 ? ncells - 1 - k : k];
@@ -2386,7 +2416,8 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 			for (unsigned int j = 0; j < c->nr; j++)
 				if (res[j]->rc)
 					fprintf(stderr,
-						"iopf-bench: %s %s %s rep %u: %s\n",
+						"iopf-bench: %s %s %s rep %u: "
+						"%s\n",
 						host_names[h],
 						rows[c->rowi[j]].name,
 						contenders[c->ci].name, rep,
@@ -2436,14 +2467,16 @@ int main(int argc, char **argv)
 	if (cfg.host[H_LOADED]) {
 		rc = load_start();
 		if (rc) {
-			fprintf(stderr, "iopf-bench: cannot start the load: %s\n",
+			fprintf(stderr,
+				"iopf-bench: cannot start the load: %s\n",
 				strerror(-rc));
 			return 1;
 		}
 		snprintf(load_label, sizeof(load_label),
 			 "%u busy-loop thread%s in another process, %s", load_n,
 			 load_n == 1 ? "" : "s",
-			 cfg.load_pin ? "one pinned to each CPU" : "not pinned");
+			 cfg.load_pin ? "one pinned to each CPU"
+				      : "not pinned");
 	}
 	instr_open();
 	raise_nofile();
@@ -2454,7 +2487,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	printf("iopf-bench: tier %s, %" PRIu64 " faults per run (ping-pong %" PRIu64
+	printf("iopf-bench: tier %s, %" PRIu64
+	       " faults per run (ping-pong %" PRIu64
 	       "), groups of %u, bursts of %u, %u rep%s (median; order "
 	       "alternates), allocation counter: %s\n",
 	       tier_label, cfg.faults, cfg.pp_faults, cfg.group, cfg.steady_k,
@@ -2466,11 +2500,13 @@ int main(int argc, char **argv)
 	       cfg.host[H_LOADED] ? load_label : "",
 	       cfg.host[H_LOADED] ? ")" : "");
 	printf("cpu ns/f: CPU time of every thread of the process "
-	       "(getrusage RUSAGE_SELF, io-wq workers included) per fault, over "
-	       "the timed stretches; instr/f: user-space instructions per fault, "
+	       "(getrusage RUSAGE_SELF, io-wq workers included) per fault, "
+	       "over "
+	       "the timed stretches; instr/f: user-space instructions per "
+	       "fault, "
 	       "%s%s\n",
-	       instr_fd >= 0 ? "perf_event_open (exclude_kernel, inherit)" :
-			       "n/a: ",
+	       instr_fd >= 0 ? "perf_event_open (exclude_kernel, inherit)"
+			     : "n/a: ",
 	       instr_fd >= 0 ? "" : instr_na);
 	printf("ratios (x ref, cpu x ref, p50 x pf, x 1q, targets): median "
 	       "[min-max] over the reps of the ratio within each rep\n");
@@ -2504,7 +2540,8 @@ int main(int argc, char **argv)
 	for (unsigned int h = 0; h < H_COUNT; h++)
 		for (unsigned int ri = 0; ri < nrows; ri++)
 			for (unsigned int ci = 0; ci < NCONT; ci++)
-				if (cell_ran[h][ri][ci] && cell_failed(h, ri, ci))
+				if (cell_ran[h][ri][ci] &&
+				    cell_failed(h, ri, ci))
 					any_failed = true;
 	if (cfg.json) {
 		jf = fopen(cfg.json, "w");

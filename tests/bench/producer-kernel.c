@@ -25,7 +25,8 @@
 const char bench_prod_tier[] = "kernel";
 const char bench_prod_note[] =
 	"the kernel's mock IOMMU (IOMMU_TEST_OP_TRIGGER_IOPF via kt-helper), "
-	"one-record groups; hand-written loops use plain read(2)/write(2) on their "
+	"one-record groups; hand-written loops use plain read(2)/write(2) on "
+	"their "
 	"own fault fd. Under qemu TCG: absolute times mean nothing, ratios do";
 const unsigned int bench_prod_max_group = 1;
 const uint64_t bench_prod_default_faults = 5000;
@@ -92,7 +93,8 @@ int prod_session_new(struct prod_session **out, bool *skip)
 		rc = kt_mock_setup(&probe, pool_fd);
 		if (rc) {
 			*skip = true;
-			fprintf(stderr, "kernel producer: no mock IOMMU here: %s\n",
+			fprintf(stderr,
+				"kernel producer: no mock IOMMU here: %s\n",
 				strerror(-rc));
 			close(pool_fd);
 			pool_fd = -1;
@@ -150,7 +152,7 @@ int prod_src_new_lib(struct prod_session *s, struct iopf_engine *e,
 		     const struct iopf_queue_opts *opts, struct prod_src **out,
 		     struct iopf_queue **q)
 {
-	struct iopf_hwpt_args nested = { .size = sizeof(nested) };
+	struct iopf_hwpt_args nested = {.size = sizeof(nested)};
 	struct prod_src *src;
 	void *data;
 	int rc;
@@ -259,14 +261,14 @@ int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n)
 {
 	if (n != 1)
 		return -EINVAL;
-	return kt_trigger_iopf(src->s->fd, src->m.idev_id, 0,
-			       (uint32_t)(seq & 0x1ff),
-			       IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
-			       (seq & 0xfffffffull) << 12);
+	return kt_trigger_iopf(
+		src->s->fd, src->m.idev_id, 0, (uint32_t)(seq & 0x1ff),
+		IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
+		(seq & 0xfffffffull) << 12);
 }
 
-int prod_session_check(struct prod_session *s, uint64_t want_groups,
-		       char *msg, size_t msglen)
+int prod_session_check(struct prod_session *s, uint64_t want_groups, char *msg,
+		       size_t msglen)
 {
 	/* The kernel keeps no books we can read; the bench counts what the
 	 * kernel took (write results) on both sides. */

@@ -75,8 +75,8 @@ int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n);
  * mock's (every group answered SUCCESS exactly once, nothing pending or
  * outstanding, no bad answer). want_groups: groups triggered in the session.
  * Returns 0 or -EPROTO with a message in msg. */
-int prod_session_check(struct prod_session *s, uint64_t want_groups,
-		       char *msg, size_t msglen);
+int prod_session_check(struct prod_session *s, uint64_t want_groups, char *msg,
+		       size_t msglen);
 
 /* The I/O of hand-written loops, through the same backend hooks the library
  * uses on this tier (mock: read_prepare/read_done/write_done; kernel: none).
