@@ -55,8 +55,13 @@ struct iopf_engine_opts {
 	uint32_t size; /* sizeof(struct iopf_engine_opts) */
 	uint32_t kind; /* enum iopf_engine_kind */
 	uint32_t ring_entries; /* io_uring SQ size; 0: 256 */
-	uint32_t flags; /* must be 0 */
+	uint32_t flags; /* IOPF_ENGINE_* flags, or 0 */
 };
+
+/* io_uring only: a run with reads or writes for two queues or more sends them
+ * to io-wq workers, which run them on other CPUs. Faster with idle CPUs,
+ * slower and costlier when they are busy (see libiopf(7)); off by default. */
+#define IOPF_ENGINE_ASYNC (1u << 0)
 
 int iopf_engine_new(const struct iopf_engine_opts *opts,
 		    struct iopf_engine **out);

@@ -19,19 +19,20 @@
 #include "uapi/iommufd.h"
 
 #define FAULT_SIZE sizeof(struct iommu_hwpt_pgfault)
-#define RESP_SIZE sizeof(struct iommu_hwpt_page_response)
+#define RESP_SIZE  sizeof(struct iommu_hwpt_page_response)
 
-#define DEFAULT_BATCH 256
+#define DEFAULT_BATCH	  256
+#define INITIAL_RECORDS	  16 /* a queue's first read buffer, see queue_opts() */
 #define DEFAULT_MAX_GROUP 4096
-#define MAX_MAX_GROUP 65536
-#define INLINE_FAULTS 4
-#define SLOT_CHUNK 64
+#define MAX_MAX_GROUP	  65536
+#define INLINE_FAULTS	  4
+#define SLOT_CHUNK	  64
 /* At most this many answers go in one write: the mock's socket must hold a
  * whole write, and one write per this many answers costs nothing. */
 #define MAX_WRITE_ANSWERS 2048
 
 #define KNOWN_FAULT_FLAGS (IOPF_FAULT_PASID_VALID | IOPF_FAULT_LAST_PAGE)
-#define KNOWN_PERM                                                              \
+#define KNOWN_PERM                                                             \
 	(IOPF_PERM_READ | IOPF_PERM_WRITE | IOPF_PERM_EXEC | IOPF_PERM_PRIV)
 
 enum group_state {
@@ -40,7 +41,8 @@ enum group_state {
 	G_READY, /* complete, on the engine's ready list */
 	G_HANDED, /* given to the caller */
 	G_EXPIRED, /* answered INVALID by the deadline; caller still holds it */
-	G_STALE, /* the kernel answered it and gave its cookie to a newer group */
+	G_STALE, /* the kernel answered it and gave its cookie to a newer group
+		  */
 };
 
 /* Who holds a cookie: the kernel reuses a cookie as soon as the group that
@@ -114,6 +116,15 @@ struct iopf_queue {
 	struct iopf_engine *e;
 	struct iopf_ctx *ctx;
 	struct iopf_queue *enext; /* the engine's list of queues */
+	/* The engine's work lists (see struct iopf_engine): a run looks at the
+	 * queues on them, never at all of its queues. */
+	struct iopf_queue *dnext; /* answers to write: guarded by e->dirty */
+	struct iopf_queue *rnext, *rprev; /* to read: the engine's thread */
+	struct iopf_queue *errnext; /* failed, error not reported yet */
+	uint32_t dheap_idx; /* in e->dheap, or DHEAP_NONE */
+	bool dirty; /* on e->dirty; guarded by q->lock */
+	bool on_rlist, on_elist;
+	uint32_t rpass; /* e->rpass when it went on rhead */
 	uint32_t fault_id;
 	int fd; /* the fault fd: read records, write answers */
 	int poll_fd; /* what to wait on: the fault fd, or the backend's */
@@ -127,6 +138,7 @@ struct iopf_queue {
 	/* read side: the engine's thread only */
 	unsigned char *buf;
 	uint32_t buf_records;
+	uint32_t batch; /* what buf grows to while reads fill it */
 	bool readable; /* read again without waiting first */
 	bool full; /* the last read filled the buffer: more is likely */
 	uint32_t nready; /* groups read and not handed out yet */
@@ -188,12 +200,41 @@ struct engine_ops {
 	bool fd_watches_queues;
 };
 
+/* A queue's entry in the engine's deadline heap: when its oldest outstanding
+ * group expires, as it was when last looked at. Groups are answered in any
+ * order, so the key may be early, never late: a queue whose key comes up is
+ * expired and keyed again (engine_expire). */
+#define DHEAP_NONE UINT32_MAX
+struct dheap_ent {
+	uint64_t key;
+	struct iopf_queue *q;
+};
+
 struct iopf_engine {
 	const struct engine_ops *ops;
 	uint32_t kind;
 	uint32_t ring_entries;
+	uint32_t flags; /* IOPF_ENGINE_F_* */
 	struct iopf_queue *queues;
 	unsigned int nqueues;
+	/*
+	 * What a run looks at, so that its cost follows what happened, not the
+	 * number of queues:
+	 * - dirty: queues with answers to write, pushed by whoever queues the
+	 *   first answer (any thread: a lock-free stack, taken whole by the
+	 *   engine's thread), see queue_mark_dirty();
+	 * - rhead: queues to read (plain) or to arm a READ for (io_uring): new
+	 *   ones, those whose last read gave records, those whose groups were
+	 *   all handed out again, those a wait named;
+	 * - dheap: queues with groups under a deadline, by when the oldest
+	 *   expires;
+	 * - ehead: queues whose fatal error is not reported yet.
+	 */
+	_Atomic(struct iopf_queue *) dirty;
+	struct iopf_queue rhead; /* list head; only rnext/rprev are used */
+	struct dheap_ent *dheap;
+	uint32_t ndheap, dheap_cap;
+	struct iopf_queue *ehead;
 	unsigned int ndeadline; /* queues with a deadline */
 	unsigned int nhandlerless; /* queues without a handler */
 	struct iopf_group *ready_head, *ready_tail;
@@ -202,10 +243,11 @@ struct iopf_engine {
 	bool fd_exported; /* the caller polls iopf_engine_fd() */
 	bool in_dispatch;
 	bool flush_only; /* iopf_engine_flush(): write answers, read nothing */
-	bool errors_unreported; /* a queue's q->error is not reported yet */
 	bool answers_only; /* after a dispatch: a read there would find the
 			      queue drained, unless the caller sleeps on
 			      the engine fd and needs a read armed */
+	unsigned int nwrites; /* io_uring WRITEs in flight */
+	uint32_t rpass; /* the pass over rhead in progress, see rlist_next() */
 	int timer_fd; /* deadlines, for callers polling the engine fd */
 	uint64_t timer_armed; /* when timer_fd fires, 0: disarmed */
 	int wake_fd; /* eventfd: another thread queued answers */
@@ -232,6 +274,83 @@ static inline uint32_t gstate(const struct iopf_group *g)
 static inline void gstate_set(struct iopf_group *g, uint32_t state)
 {
 	atomic_store_explicit(&g->state, state, memory_order_relaxed);
+}
+
+/* ---- the engine's work lists (see struct iopf_engine) ------------------- */
+
+/* Puts q on the engine's dirty stack, unless it is there: called with q->lock
+ * held whenever an answer is queued, from any thread. The engine takes the
+ * whole stack at once (engine_take_dirty), so a push cannot meet a pop of
+ * its own node (no ABA). */
+IOPF_INLINE void queue_mark_dirty_locked(struct iopf_queue *q)
+{
+	struct iopf_engine *e = q->e;
+	struct iopf_queue *head;
+
+	if (q->dirty)
+		return;
+	q->dirty = true;
+	head = atomic_load_explicit(&e->dirty, memory_order_relaxed);
+	do {
+		q->dnext = head;
+	} while (!atomic_compare_exchange_weak_explicit(&e->dirty, &head, q,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+/* The dirty stack, taken whole (NULL if empty, without a locked op). Each
+ * queue on it stays marked until queue_claim() unmarks it. */
+IOPF_INLINE struct iopf_queue *engine_take_dirty(struct iopf_engine *e)
+{
+	if (!atomic_load_explicit(&e->dirty, memory_order_relaxed))
+		return NULL;
+	return atomic_exchange_explicit(&e->dirty, NULL, memory_order_acquire);
+}
+
+/* Whether any queue is on the dirty stack. */
+IOPF_INLINE bool engine_any_dirty(struct iopf_engine *e)
+{
+	return atomic_load_explicit(&e->dirty, memory_order_acquire) != NULL;
+}
+
+/* The engine's thread will look at q's read side in its next pass. */
+IOPF_INLINE void engine_want_read(struct iopf_engine *e, struct iopf_queue *q)
+{
+	if (q->on_rlist)
+		return;
+	q->on_rlist = true;
+	q->rpass = e->rpass;
+	q->rnext = &e->rhead;
+	q->rprev = e->rhead.rprev;
+	e->rhead.rprev->rnext = q;
+	e->rhead.rprev = q;
+}
+
+IOPF_INLINE void engine_unwant_read(struct iopf_queue *q)
+{
+	if (!q->on_rlist)
+		return;
+	q->rprev->rnext = q->rnext;
+	q->rnext->rprev = q->rprev;
+	q->on_rlist = false;
+}
+
+/* Starts a pass over the queues to read: queues put there during the pass
+ * wait for the next one. */
+IOPF_INLINE void rlist_begin(struct iopf_engine *e)
+{
+	e->rpass++;
+}
+
+/* The next queue of the pass, taken off the list, or NULL. */
+IOPF_INLINE struct iopf_queue *rlist_next(struct iopf_engine *e)
+{
+	struct iopf_queue *q = e->rhead.rnext;
+
+	if (q == &e->rhead || q->rpass == e->rpass)
+		return NULL;
+	engine_unwant_read(q);
+	return q;
 }
 
 /* The bytes a read of q asks for. The engines know nothing else of the
@@ -272,6 +391,12 @@ static inline void queue_filter_stale(struct iopf_queue *q)
 		queue_filter_stale_slow(q);
 }
 int queue_take_answers(struct iopf_queue *q);
+/* Takes q off the dirty mark (it was taken off the dirty stack) and moves its
+ * pending answers to the write buffer if that is empty; an answer queued from
+ * now on marks it again. */
+void queue_claim(struct iopf_queue *q);
+/* Marks q dirty again from the engine's thread: answers left unwritten. */
+void queue_mark_dirty(struct iopf_queue *q);
 void queue_answers_done(struct iopf_queue *q, ssize_t res);
 int queue_write_sync(struct iopf_queue *q);
 void queue_expire(struct iopf_queue *q, uint64_t now);
@@ -280,6 +405,24 @@ void queue_answer_all_invalid(struct iopf_queue *q);
 void group_release(struct iopf_group *g);
 
 /* engine.c */
+/* The deadline heap (engine's thread): q's oldest group expires at key. */
+void dheap_add(struct iopf_engine *e, struct iopf_queue *q, uint64_t key);
+void dheap_del(struct iopf_engine *e, struct iopf_queue *q);
+/* Room in the heap for e->ndeadline + 1 queues: before adding one. */
+int engine_reserve_deadline(struct iopf_engine *e);
+/* q failed: its error is reported by the engine once. */
+void engine_queue_failed(struct iopf_engine *e, struct iopf_queue *q);
+/* Takes q off every list of the engine (its queue is being freed). */
+void engine_forget_queue(struct iopf_engine *e, struct iopf_queue *q);
+/* A group of q left the ready list: once none is left, q may be read. */
+IOPF_INLINE void queue_unready(struct iopf_queue *q)
+{
+	/* Plain: read it if its last read gave records (epoll names it
+	 * otherwise). io_uring: arm its next READ, whatever it is. */
+	if (--q->nready == 0 && !q->error &&
+	    (q->readable || !q->e->ops->fd_watches_queues))
+		engine_want_read(q->e, q);
+}
 /* The engine this thread last ran (initial-exec: no __tls_get_addr call on
  * every answer). */
 extern __thread struct iopf_engine *iopf_tls_engine

@@ -24,6 +24,7 @@
 
 struct plain {
 	int epfd;
+	bool all_watched; /* every queue not in error is in the epoll set */
 };
 
 /* epoll data of the engine's timer fd; the wake fd's is NULL. */
@@ -31,8 +32,8 @@ static char timer_tag;
 
 static int plain_init(struct iopf_engine *e, const struct iopf_engine_opts *o)
 {
-	struct epoll_event tev = { .events = EPOLLIN, .data.ptr = &timer_tag };
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &timer_tag};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	struct plain *p = calloc(1, sizeof(*p));
 	int rc;
 
@@ -66,7 +67,7 @@ static void plain_fini(struct iopf_engine *e)
 /* Puts q's fd in the epoll set, once (not a queue in error, see read_queue). */
 static int watch(struct plain *p, struct iopf_queue *q)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = q };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = q};
 
 	if (q->watched || q->error)
 		return 0;
@@ -84,21 +85,35 @@ static void unwatch(struct plain *p, struct iopf_queue *q)
 	q->watched = false;
 }
 
+/* Only the first queue of an engine is left out of the epoll set (see the
+ * top of this file), so this walks the queues once, when the engine first
+ * waits with epoll or the caller takes its fd. */
 static int watch_all(struct iopf_engine *e)
 {
+	struct plain *p = e->priv;
+
+	if (p->all_watched)
+		return 0;
 	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		int rc = watch(e->priv, q);
+		int rc = watch(p, q);
 
 		if (rc)
 			return rc;
 	}
+	p->all_watched = true;
 	return 0;
 }
 
 static int plain_add_queue(struct iopf_engine *e, struct iopf_queue *q)
 {
-	/* A caller polling the engine fd needs the queue watched now. */
-	return e->fd_exported ? watch(e->priv, q) : 0;
+	struct plain *p = e->priv;
+
+	/* A caller polling the engine fd needs the queue watched now; so does
+	 * any queue but the first, which epoll waits for from now on. */
+	if (e->fd_exported || e->nqueues)
+		return watch(p, q);
+	p->all_watched = false;
+	return 0;
 }
 
 static void plain_del_queue(struct iopf_engine *e, struct iopf_queue *q)
@@ -121,8 +136,8 @@ static int read_queue(struct plain *p, struct iopf_queue *q)
 	/* Reads go on while they fill the buffer; a partial one ends the run's
 	 * reading but leaves the queue readable, so that the next run reads
 	 * first and polls only once a read comes back empty. */
-	for (int i = 0; i < MAX_READS_PER_RUN && q->readable && queue_may_read(q);
-	     i++) {
+	for (int i = 0;
+	     i < MAX_READS_PER_RUN && q->readable && queue_may_read(q); i++) {
 		rc = queue_read_result(q, q_read(q));
 		if (rc < 0)
 			break;
@@ -139,23 +154,38 @@ static int read_queue(struct plain *p, struct iopf_queue *q)
 	 */
 	if (q->error)
 		unwatch(p, q);
+	/* More may be there: the next run reads it first (see plain_run). */
+	else if (q->readable && queue_may_read(q))
+		engine_want_read(q->e, q);
 	return rc < 0 ? rc : got;
 }
 
+/* Writes the answers of the queues on the dirty stack. A queue left with
+ * answers (its writes made no progress) is marked again for the next run. A
+ * lone queue is asked instead: it is the only one the stack can hold, and
+ * leaving it marked spares its answers the push (see engine_has_answers). */
 static int flush_all(struct iopf_engine *e)
 {
+	struct iopf_queue *q, *next;
 	int rc = 0;
 
 	engine_clear_wake(e);
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+	if (e->nqueues == 1) {
+		q = e->queues;
+		return queue_has_answers(q) ? queue_write_sync(q) : 0;
+	}
+	for (q = engine_take_dirty(e); q; q = next) {
 		int r;
 
+		next = q->dnext;
+		queue_claim(q);
 		if (!queue_has_answers(q))
 			continue;
 		r = queue_write_sync(q);
-
 		if (r && !rc)
 			rc = r;
+		if (queue_has_answers(q))
+			queue_mark_dirty(q);
 	}
 	return rc;
 }
@@ -185,8 +215,8 @@ static int solo_wait(struct iopf_engine *e, struct iopf_queue *q,
 		     int timeout_ms)
 {
 	struct pollfd pfd[2] = {
-		{ .fd = e->wake_fd, .events = POLLIN },
-		{ .fd = q->error ? -1 : q->poll_fd, .events = POLLIN },
+		{.fd = e->wake_fd, .events = POLLIN},
+		{.fd = q->error ? -1 : q->poll_fd, .events = POLLIN},
 	};
 	int rc;
 
@@ -219,7 +249,8 @@ static int plain_run(struct iopf_engine *e, int timeout_ms)
 	/* A dispatch just drained what was read: a read now would be empty. */
 	if (rc || e->flush_only || e->answers_only)
 		return rc;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext)
+	rlist_begin(e);
+	for (struct iopf_queue *q; (q = rlist_next(e));)
 		read_queue(p, q);
 	if (e->nready > before)
 		return 0;

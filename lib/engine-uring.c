@@ -50,6 +50,7 @@ enum {
 
 struct uring {
 	struct io_uring ring;
+	struct iopf_engine *e;
 	bool wake_armed;
 	bool timer_armed;
 	bool again; /* a completion left work that needs no waiting */
@@ -94,6 +95,7 @@ static int uring_init(struct iopf_engine *e, const struct iopf_engine_opts *o)
 		free(u);
 		return rc;
 	}
+	u->e = e;
 	e->priv = u;
 	return 0;
 }
@@ -138,13 +140,14 @@ static struct io_uring_sqe *prep_write(struct uring *u, struct iopf_queue *q)
 	sqe = get_sqe(u);
 	if (!sqe)
 		return NULL;
-	io_uring_prep_write(sqe, q->fd, &w->rsp[w->off], n * (unsigned)RESP_SIZE,
-			    0);
+	io_uring_prep_write(sqe, q->fd, &w->rsp[w->off],
+			    n * (unsigned)RESP_SIZE, 0);
 	if (u->async && !q->hooks)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data64(sqe, ud(q, OP_WRITE));
 	q->write_inflight = true;
 	q->inflight++;
+	u->e->nwrites++;
 	return sqe;
 }
 
@@ -159,8 +162,22 @@ static struct io_uring_sqe *prep_write(struct uring *u, struct iopf_queue *q)
  * write is in flight, and, with backends whose hooks see every read as it
  * is prepared (the mock), issued only in the next round.
  */
+static void prep_read_one(struct uring *u, struct iopf_queue *q,
+			  struct io_uring_sqe *wsqe);
+
+/* Arms q's next READ if it can be; a queue that could be read but was not
+ * (its write is in flight, or the backend answered its reads itself) stays
+ * on the list for the next pass. */
 static void prep_read(struct uring *u, struct iopf_queue *q,
 		      struct io_uring_sqe *wsqe)
+{
+	prep_read_one(u, q, wsqe);
+	if (!q->read_inflight && !q->poll_inflight && queue_may_read(q))
+		engine_want_read(u->e, q);
+}
+
+static void prep_read_one(struct uring *u, struct iopf_queue *q,
+			  struct io_uring_sqe *wsqe)
 {
 	size_t len;
 	ssize_t res;
@@ -243,7 +260,8 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		     struct io_uring_cqe *cqe)
 {
 	uint64_t data = io_uring_cqe_get_data64(cqe);
-	struct iopf_queue *q = (struct iopf_queue *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
+	struct iopf_queue *q =
+		(struct iopf_queue *)(uintptr_t)(data & ~(uint64_t)OP_MASK);
 	int res = cqe->res;
 
 	switch (data & OP_MASK) {
@@ -271,6 +289,8 @@ static void complete(struct iopf_engine *e, struct uring *u,
 			q->polled = true;
 			u->again = true;
 		}
+		if (!q->read_inflight && !q->error)
+			engine_want_read(e, q);
 		return;
 	case OP_READ:
 		q->read_inflight = false;
@@ -278,11 +298,16 @@ static void complete(struct iopf_engine *e, struct uring *u,
 		if (res == -ECANCELED) {
 			/* Its POLL failed or was cancelled: poll again. */
 			q->polled = false;
+			if (!q->error)
+				engine_want_read(e, q);
 			return;
 		}
 		queue_read_result(q, q_read_done(q, res));
 		if (q->error)
 			return;
+		/* Its next READ, once what it gave is handed out. */
+		if (queue_may_read(q))
+			engine_want_read(e, q);
 		/*
 		 * Another round in this run: to read again at once after a
 		 * full batch or a grown buffer (as far as the read-ahead bound
@@ -305,10 +330,18 @@ static void complete(struct iopf_engine *e, struct uring *u,
 			n = MAX_WRITE_ANSWERS;
 		q->write_inflight = false;
 		q->inflight--;
+		e->nwrites--;
 		queue_answers_done(q, q_write_done(q, &w->rsp[w->off],
 						   n * RESP_SIZE, res));
-		if (w->off < w->n)
+		/* The rest of this write, or answers queued while it was in
+		 * flight: its queue was taken off the dirty stack. */
+		if (queue_has_answers(q)) {
+			queue_mark_dirty(q);
 			u->again = true;
+		}
+		/* A READ waits for the write (see prep_read). */
+		if (queue_may_read(q) && !q->read_inflight && !q->poll_inflight)
+			engine_want_read(e, q);
 		return;
 	}
 	}
@@ -319,8 +352,7 @@ static unsigned int reap(struct iopf_engine *e, struct uring *u)
 	struct io_uring_cqe *cqe;
 	unsigned int head, n = 0;
 
-	io_uring_for_each_cqe(&u->ring, head, cqe)
-	{
+	io_uring_for_each_cqe (&u->ring, head, cqe) {
 		complete(e, u, cqe);
 		n++;
 	}
@@ -368,21 +400,84 @@ static bool queue_busy(struct iopf_engine *e, struct iopf_queue *q)
 		return false;
 	if (!q->write_inflight && queue_has_answers(q))
 		return true;
-	return run_reads(e) && q->readable && !q->read_inflight && !q->poll_inflight &&
-	       queue_may_read(q);
+	return run_reads(e) && q->readable && !q->read_inflight &&
+	       !q->poll_inflight && queue_may_read(q);
 }
 
-/* Two queues or more with work: the run's READs and WRITEs go to io-wq. */
-static bool run_async(struct iopf_engine *e)
+/*
+ * With IOPF_ENGINE_ASYNC, a run with work for two queues or more sends its
+ * READs and WRITEs to io-wq. Only the queues on the run's lists are looked
+ * at: dirty (already taken off the stack) and those to read.
+ */
+static bool run_async(struct iopf_engine *e, struct iopf_queue *dirty)
 {
 	unsigned int busy = 0;
 
-	if (e->nqueues < 2)
+	if (!(e->flags & IOPF_ENGINE_ASYNC) || e->nqueues < 2)
 		return false;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext)
+	for (struct iopf_queue *q = dirty; q; q = q->dnext)
 		if (queue_busy(e, q) && ++busy == 2)
 			return true;
+	for (struct iopf_queue *q = e->rhead.rnext; q != &e->rhead;
+	     q = q->rnext)
+		if (!q->dirty && queue_busy(e, q) && ++busy == 2)
+			return true;
 	return false;
+}
+
+/* Queues a WRITE for each queue on the dirty stack and, behind it, the READ
+ * of a queue that is also on the list to read; then a READ for each other
+ * queue on that list. */
+static void prep_all(struct iopf_engine *e, struct uring *u,
+		     struct iopf_queue *dirty)
+{
+	bool reads = run_reads(e);
+	struct iopf_queue *q, *next;
+
+	for (q = dirty; q; q = next) {
+		struct io_uring_sqe *wsqe;
+
+		next = q->dnext;
+		/* A queue's write and read chain must not be split across
+		 * two submissions. */
+		if (io_uring_sq_space_left(&u->ring) < 4) {
+			io_uring_submit(&u->ring);
+			u->queued = 0;
+		}
+		queue_claim(q);
+		wsqe = prep_write(u, q);
+		/* No SQE for it (the ring is full even after a submit): the
+		 * next round tries again. */
+		if (!q->write_inflight && queue_has_answers(q)) {
+			queue_mark_dirty(q);
+			u->again = true;
+		}
+		if (reads && q->on_rlist) {
+			engine_unwant_read(q);
+			prep_read(u, q, wsqe);
+		}
+	}
+	if (!reads)
+		return;
+	rlist_begin(e);
+	while ((q = rlist_next(e))) {
+		if (io_uring_sq_space_left(&u->ring) < 4) {
+			io_uring_submit(&u->ring);
+			u->queued = 0;
+		}
+		prep_read(u, q, NULL);
+	}
+}
+
+/* Whether answers were queued that no write in flight will take. */
+static bool answers_waiting(struct iopf_engine *e)
+{
+	struct iopf_queue *q = e->queues;
+
+	if (e->nqueues == 1)
+		return !q->write_inflight &&
+		       atomic_load_explicit(&q->npending, memory_order_acquire);
+	return engine_any_dirty(e);
 }
 
 /*
@@ -411,20 +506,24 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		u->again = false;
 		engine_clear_wake(e);
 		arm_wake(e, u);
-		if (e->nqueues == 1)
-			solo_sync(e, e->queues);
-		u->async = run_async(e);
-		for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-			/* A queue's write and read chain must not be split
-			 * across two submissions. */
-			if (io_uring_sq_space_left(&u->ring) < 4) {
-				io_uring_submit(&u->ring);
-				u->queued = 0;
-			}
-			struct io_uring_sqe *wsqe = prep_write(u, q);
+		if (e->nqueues == 1) {
+			/* The lone queue is written without taking its dirty
+			 * mark (see flush_all of the plain engine). */
+			struct iopf_queue *q = e->queues;
+			struct io_uring_sqe *wsqe;
 
-			if (run_reads(e))
+			solo_sync(e, q);
+			u->async = false;
+			wsqe = prep_write(u, q);
+			if (run_reads(e)) {
+				engine_unwant_read(q);
 				prep_read(u, q, wsqe);
+			}
+		} else {
+			struct iopf_queue *dirty = engine_take_dirty(e);
+
+			u->async = run_async(e, dirty);
+			prep_all(e, u, dirty);
 		}
 		if (round == 0 && timeout_ms != 0 && e->nready == before)
 			wait_nr = 1;
@@ -437,8 +536,8 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		if (wait_nr && timeout_ms > 0) {
 			ts.tv_sec = timeout_ms / 1000;
 			ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
-			rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, wait_nr,
-							      &ts, NULL);
+			rc = io_uring_submit_and_wait_timeout(
+				&u->ring, &cqe, wait_nr, &ts, NULL);
 		} else {
 			rc = io_uring_submit_and_wait(&u->ring, wait_nr);
 		}
@@ -448,12 +547,8 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 		reap(e, u);
 		/* Answers queued meanwhile (in an answered callback, or by
 		 * another thread) go out in this run too. */
-		for (struct iopf_queue *q = e->queues; q && !u->again;
-		     q = q->enext)
-			if (!q->write_inflight &&
-			    atomic_load_explicit(&q->npending,
-						 memory_order_acquire))
-				u->again = true;
+		if (!u->again && answers_waiting(e))
+			u->again = true;
 		if (!u->again)
 			break;
 	}
@@ -470,7 +565,7 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
 
 	if (!q->error) {
 		q->error = -ECANCELED;
-		e->errors_unreported = true;
+		engine_queue_failed(e, q);
 	}
 	if (q->poll_inflight && (sqe = get_sqe(u))) {
 		io_uring_prep_cancel64(sqe, ud(q, OP_POLL), 0);

@@ -62,19 +62,164 @@ void engine_drain_timer(struct iopf_engine *e)
 	}
 }
 
+/* ---- the deadline heap: a binary min-heap of queues by key --------------- */
+
+static void dheap_set(struct iopf_engine *e, uint32_t i, struct dheap_ent ent)
+{
+	e->dheap[i] = ent;
+	ent.q->dheap_idx = i;
+}
+
+static void dheap_up(struct iopf_engine *e, uint32_t i)
+{
+	struct dheap_ent ent = e->dheap[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+
+		if (e->dheap[parent].key <= ent.key)
+			break;
+		dheap_set(e, i, e->dheap[parent]);
+		i = parent;
+	}
+	dheap_set(e, i, ent);
+}
+
+static void dheap_down(struct iopf_engine *e, uint32_t i)
+{
+	struct dheap_ent ent = e->dheap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= e->ndheap)
+			break;
+		if (c + 1 < e->ndheap && e->dheap[c + 1].key < e->dheap[c].key)
+			c++;
+		if (ent.key <= e->dheap[c].key)
+			break;
+		dheap_set(e, i, e->dheap[c]);
+		i = c;
+	}
+	dheap_set(e, i, ent);
+}
+
+/* Room for every queue with a deadline was reserved when it was added
+ * (engine_reserve_deadline), so this cannot fail. */
+void dheap_add(struct iopf_engine *e, struct iopf_queue *q, uint64_t key)
+{
+	uint32_t i = e->ndheap++;
+
+	e->dheap[i] = (struct dheap_ent){.key = key, .q = q};
+	q->dheap_idx = i;
+	dheap_up(e, i);
+}
+
+void dheap_del(struct iopf_engine *e, struct iopf_queue *q)
+{
+	uint32_t i = q->dheap_idx, last;
+
+	if (i == DHEAP_NONE)
+		return;
+	q->dheap_idx = DHEAP_NONE;
+	last = --e->ndheap;
+	if (i == last)
+		return;
+	dheap_set(e, i, e->dheap[last]);
+	if (i > 0 && e->dheap[i].key < e->dheap[(i - 1) / 2].key)
+		dheap_up(e, i);
+	else
+		dheap_down(e, i);
+}
+
+/* The heap's top, keyed again: its queue's oldest group now expires at t
+ * (later than its key: groups were answered), or it has none (t < 0). */
+static void dheap_rekey_top(struct iopf_engine *e, int64_t t)
+{
+	if (t < 0) {
+		dheap_del(e, e->dheap[0].q);
+		return;
+	}
+	e->dheap[0].key = (uint64_t)t;
+	dheap_down(e, 0);
+}
+
+int engine_reserve_deadline(struct iopf_engine *e)
+{
+	struct dheap_ent *h;
+	uint32_t cap;
+
+	if (e->ndeadline < e->dheap_cap)
+		return 0;
+	cap = e->dheap_cap ? e->dheap_cap * 2 : 16;
+	h = realloc(e->dheap, cap * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	e->dheap = h;
+	e->dheap_cap = cap;
+	return 0;
+}
+
+/* The next deadline of any queue, or -1. The top's key is made exact first:
+ * each step that is not exact moves a key later, for groups answered. */
 static int64_t engine_next_expiry(struct iopf_engine *e)
 {
-	int64_t next = -1;
+	while (e->ndheap) {
+		int64_t t = queue_next_expiry(e->dheap[0].q);
 
-	if (!e->ndeadline)
-		return -1;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		int64_t t = queue_next_expiry(q);
-
-		if (t >= 0 && (next < 0 || t < next))
-			next = t;
+		if (t >= 0 && (uint64_t)t == e->dheap[0].key)
+			return t;
+		dheap_rekey_top(e, t);
 	}
-	return next;
+	return -1;
+}
+
+/* ---- errors and lists ---------------------------------------------------- */
+
+void engine_queue_failed(struct iopf_engine *e, struct iopf_queue *q)
+{
+	if (q->on_elist)
+		return;
+	q->on_elist = true;
+	q->errnext = e->ehead;
+	e->ehead = q;
+}
+
+/* Takes q off the dirty stack. Only the engine's thread takes the stack, and
+ * answers for this queue can no longer come (it is being freed), so the rest
+ * is taken and put back. */
+static void dirty_forget(struct iopf_engine *e, struct iopf_queue *q)
+{
+	struct iopf_queue *d = engine_take_dirty(e), *next;
+
+	for (; d; d = next) {
+		next = d->dnext;
+		if (d == q)
+			continue;
+		qlock_lock(&d->lock);
+		d->dirty = false;
+		queue_mark_dirty_locked(d);
+		qlock_unlock(&d->lock);
+	}
+	q->dirty = false;
+}
+
+void engine_forget_queue(struct iopf_engine *e, struct iopf_queue *q)
+{
+	engine_unwant_read(q);
+	dheap_del(e, q);
+	if (q->on_elist) {
+		for (struct iopf_queue **p = &e->ehead; *p;
+		     p = &(*p)->errnext) {
+			if (*p == q) {
+				*p = q->errnext;
+				break;
+			}
+		}
+		q->on_elist = false;
+	}
+	if (q->dirty)
+		dirty_forget(e, q);
 }
 
 /* A caller that polls the engine fd in its own loop must be woken at the
@@ -82,7 +227,7 @@ static int64_t engine_next_expiry(struct iopf_engine *e)
  * is re-armed only when the next deadline comes sooner than it would fire. */
 static void engine_arm_timer(struct iopf_engine *e)
 {
-	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+	struct itimerspec its = {{0, 0}, {0, 0}};
 	int64_t t;
 
 	if (!e->fd_exported)
@@ -112,18 +257,20 @@ int engine_timeout(struct iopf_engine *e, int timeout_ms)
 	return timeout_ms < 0 || ms < timeout_ms ? (int)ms : timeout_ms;
 }
 
+/* Expires the groups whose deadline passed, queue by queue from the heap's
+ * top: only queues whose key came up are looked at. */
 static void engine_expire(struct iopf_engine *e)
 {
-	uint64_t now = 0;
+	uint64_t now;
 
-	if (!e->ndeadline)
+	if (!e->ndheap)
 		return;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
-		if (!q->deadline_ns)
-			continue;
-		if (!now)
-			now = now_ns();
+	now = now_ns();
+	while (e->ndheap && e->dheap[0].key <= now) {
+		struct iopf_queue *q = e->dheap[0].q;
+
 		queue_expire(q, now);
+		dheap_rekey_top(e, queue_next_expiry(q));
 	}
 }
 
@@ -144,15 +291,16 @@ static bool engine_busy(const struct iopf_engine *e)
 /* A queue's fatal error, once, one queue per call; otherwise rc. */
 static int engine_report_error(struct iopf_engine *e, int rc)
 {
-	if (rc < 0 || !e->errors_unreported)
-		return rc;
-	for (struct iopf_queue *q = e->queues; q; q = q->enext) {
+	while (rc >= 0 && e->ehead) {
+		struct iopf_queue *q = e->ehead;
+
+		e->ehead = q->errnext;
+		q->on_elist = false;
 		if (q->error && !q->error_reported) {
 			q->error_reported = true;
 			return q->error;
 		}
 	}
-	e->errors_unreported = false;
 	return rc;
 }
 
@@ -168,7 +316,7 @@ IOPF_INLINE struct iopf_queue *engine_solo(struct iopf_engine *e)
 {
 	struct iopf_queue *q = e->queues;
 
-	if (e->nqueues != 1 || e->ndeadline || e->errors_unreported)
+	if (e->nqueues != 1 || e->ndeadline || e->ehead)
 		return NULL;
 	if (q->inflight || q->error ||
 	    (e->fd_exported && !e->ops->fd_watches_queues))
@@ -284,7 +432,9 @@ static int engine_opts(struct iopf_engine *e, const struct iopf_engine_opts *in,
 		if (rc)
 			return rc;
 	}
-	if (o->flags)
+	if (o->flags & ~IOPF_ENGINE_ASYNC)
+		return -EINVAL;
+	if ((o->flags & IOPF_ENGINE_ASYNC) && o->kind != IOPF_ENGINE_URING)
 		return -EINVAL;
 	if (o->ring_entries > 32768)
 		return -EINVAL;
@@ -299,6 +449,7 @@ static int engine_opts(struct iopf_engine *e, const struct iopf_engine_opts *in,
 		return -EINVAL;
 	}
 	e->kind = o->kind;
+	e->flags = o->flags;
 	e->ring_entries = o->ring_entries ? o->ring_entries : 256;
 	return 0;
 }
@@ -316,6 +467,7 @@ IOPF_EXPORT int iopf_engine_new(const struct iopf_engine_opts *opts,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	e->rhead.rnext = e->rhead.rprev = &e->rhead;
 	rc = engine_opts(e, opts, &o);
 	if (rc)
 		goto err;
@@ -324,7 +476,8 @@ IOPF_EXPORT int iopf_engine_new(const struct iopf_engine_opts *opts,
 		rc = -errno;
 		goto err;
 	}
-	e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (e->timer_fd < 0) {
 		rc = -errno;
 		close(e->wake_fd);
@@ -353,6 +506,7 @@ IOPF_EXPORT void iopf_engine_free(struct iopf_engine *e)
 	e->ops->fini(e);
 	close(e->timer_fd);
 	close(e->wake_fd);
+	free(e->dheap);
 	free(e);
 }
 
@@ -452,7 +606,7 @@ IOPF_INLINE void engine_announce_left(struct iopf_engine *e)
 
 IOPF_INLINE void hand_out(struct iopf_group *g)
 {
-	g->q->nready--;
+	queue_unready(g->q);
 	atomic_store_explicit(&g->state, G_HANDED, memory_order_release);
 }
 
@@ -468,7 +622,7 @@ IOPF_INLINE struct iopf_group *next_live(struct iopf_engine *e)
 		if (likely(state != G_EXPIRED && state != G_STALE))
 			return g;
 		e->ndead--;
-		g->q->nready--;
+		queue_unready(g->q);
 		group_release(g);
 	}
 	return NULL;
@@ -498,12 +652,15 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 	return (int)n;
 }
 
+/* Whether answers wait to be written, or are being written. A lone queue is
+ * written without its dirty mark being taken (engine_solo): it is asked. */
 IOPF_INLINE bool engine_has_answers(struct iopf_engine *e)
 {
-	for (struct iopf_queue *q = e->queues; q; q = q->enext)
-		if (q->write_inflight || queue_has_answers(q))
-			return true;
-	return false;
+	struct iopf_queue *q = e->queues;
+
+	if (e->nqueues == 1)
+		return q->write_inflight || queue_has_answers(q);
+	return e->nwrites || engine_any_dirty(e);
 }
 
 IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)

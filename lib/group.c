@@ -35,7 +35,7 @@ static void olist_del(struct iopf_group *g)
 
 static int ans_reserve(struct ans_buf *a, uint32_t more)
 {
-	uint32_t cap = a->cap ? a->cap : 64;
+	uint32_t cap = a->cap ? a->cap : 16;
 	void *p;
 
 	if (a->n + more <= a->cap)
@@ -84,6 +84,7 @@ IOPF_INLINE int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
 	a->tags[n] = tag;
 	a->n = n + 1;
 	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
+	queue_mark_dirty_locked(q);
 	return 0;
 }
 
@@ -172,11 +173,11 @@ int queue_slots_init(struct iopf_queue *q)
 
 	atomic_init(&q->lock.held, false);
 	olist_init(&q->outstanding);
-	rc = slots_grow(q);
+	/* Slots come with the first group (slot_get): an idle queue has
+	 * none. */
+	rc = ans_reserve(&q->pending, 16);
 	if (!rc)
-		rc = ans_reserve(&q->pending, 64);
-	if (!rc)
-		rc = ans_reserve(&q->inflight_ans, 64);
+		rc = ans_reserve(&q->inflight_ans, 16);
 	if (rc) {
 		queue_slots_fini(q);
 		return rc;
@@ -233,14 +234,15 @@ IOPF_INLINE void fault_from_record(struct iopf_fault *f,
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	_Static_assert(sizeof(*rec) == 40 && sizeof(*f) == 48, "layouts");
-	_Static_assert(offsetof(struct iommu_hwpt_pgfault, dev_id) == 4 &&
-			       offsetof(struct iommu_hwpt_pgfault, pasid) == 8 &&
-			       offsetof(struct iommu_hwpt_pgfault, grpid) == 12 &&
-			       offsetof(struct iommu_hwpt_pgfault, perm) == 16 &&
-			       offsetof(struct iommu_hwpt_pgfault, addr) == 24 &&
-			       offsetof(struct iommu_hwpt_pgfault, length) == 32 &&
-			       offsetof(struct iommu_hwpt_pgfault, cookie) == 36,
-		       "the kernel's record");
+	_Static_assert(
+		offsetof(struct iommu_hwpt_pgfault, dev_id) == 4 &&
+			offsetof(struct iommu_hwpt_pgfault, pasid) == 8 &&
+			offsetof(struct iommu_hwpt_pgfault, grpid) == 12 &&
+			offsetof(struct iommu_hwpt_pgfault, perm) == 16 &&
+			offsetof(struct iommu_hwpt_pgfault, addr) == 24 &&
+			offsetof(struct iommu_hwpt_pgfault, length) == 32 &&
+			offsetof(struct iommu_hwpt_pgfault, cookie) == 36,
+		"the kernel's record");
 	_Static_assert(offsetof(struct iopf_fault, perm) == 4 &&
 			       offsetof(struct iopf_fault, dev_id) == 8 &&
 			       offsetof(struct iopf_fault, pasid) == 12 &&
@@ -313,6 +315,10 @@ IOPF_INLINE void group_close(struct iopf_queue *q, struct iopf_group *g,
 	if (q->deadline_ns) {
 		g->t_read = now;
 		olist_add_tail(&q->outstanding, g);
+		/* Its oldest group expires first: a queue already in the
+		 * heap has a key no later than this one's. */
+		if (q->dheap_idx == DHEAP_NONE)
+			dheap_add(e, q, now + q->deadline_ns);
 	}
 	g->next = NULL;
 	if (e->ready_tail)
@@ -331,8 +337,8 @@ static int queue_fail(struct iopf_queue *q, int err);
  * again; another error loses the answer and fails the queue. */
 static void answer_now(struct iopf_queue *q, uint32_t cookie)
 {
-	struct iommu_hwpt_page_response r = { .cookie = cookie,
-					      .code = IOPF_RESP_INVALID };
+	struct iommu_hwpt_page_response r = {.cookie = cookie,
+					     .code = IOPF_RESP_INVALID};
 	ssize_t res;
 	int tries = 0;
 
@@ -445,7 +451,8 @@ IOPF_INLINE int queue_ingest(struct iopf_queue *q, ssize_t res)
 
 	qlock_lock(&q->lock);
 	/* Other threads cannot add answers during the batch (the lock keeps
-	 * them out); the loop's own (to a group it cannot hold) set it below. */
+	 * them out); the loop's own (to a group it cannot hold) set it below.
+	 */
 	unwritten = q->pending.n || q->inflight_ans.off < q->inflight_ans.n;
 	for (; rec < end; rec++) {
 		struct iopf_group *g = q->assembling;
@@ -471,7 +478,8 @@ IOPF_INLINE int queue_ingest(struct iopf_queue *q, ssize_t res)
 				/* Cannot hold it: answer it INVALID now so
 				 * that the device is not left waiting. */
 				answer_now(q, rec->cookie);
-				if (!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
+				if (!(rec->flags &
+				      IOMMU_PGFAULT_FLAGS_LAST_PAGE)) {
 					q->dropping = true;
 					q->drop_cookie = rec->cookie;
 				}
@@ -535,11 +543,29 @@ static int queue_grow(struct iopf_queue *q)
 	return 0;
 }
 
+/* A full read of a buffer below the batch: double it (up to the batch). If
+ * there is no memory for it, the queue goes on with the buffer it has. */
+static IOPF_COLD void queue_ramp(struct iopf_queue *q)
+{
+	uint32_t records = q->buf_records * 2;
+	unsigned char *buf;
+
+	if (records > q->batch)
+		records = q->batch;
+	buf = realloc(q->buf, (size_t)records * FAULT_SIZE);
+	if (!buf)
+		return;
+	memset(buf + (size_t)q->buf_records * FAULT_SIZE, 0,
+	       (size_t)(records - q->buf_records) * FAULT_SIZE);
+	q->buf = buf;
+	q->buf_records = records;
+}
+
 /* The queue cannot go on: the engine reports it once (engine_run). */
 static int queue_fail(struct iopf_queue *q, int err)
 {
 	q->error = err;
-	q->e->errors_unreported = true;
+	engine_queue_failed(q->e, q);
 	return err;
 }
 
@@ -591,8 +617,8 @@ static int read_result_other(struct iopf_queue *q, ssize_t res, bool polled)
  * registers, which costs more than it saves on a 48-byte copy (and far more
  * under emulation, where shuffles are helper calls).
  */
-IOPF_OPTIMIZE("no-tree-slp-vectorize") int
-queue_read_result(struct iopf_queue *q, ssize_t res)
+IOPF_OPTIMIZE("no-tree-slp-vectorize")
+int queue_read_result(struct iopf_queue *q, ssize_t res)
 {
 	bool polled = q->polled;
 	int rc;
@@ -606,9 +632,33 @@ queue_read_result(struct iopf_queue *q, ssize_t res)
 	 * than a poll and then a read. */
 	q->readable = true;
 	q->full = (size_t)res == (size_t)q->buf_records * FAULT_SIZE;
+	if (unlikely(q->full && q->buf_records < q->batch))
+		queue_ramp(q);
 	if (rc)
 		return rc;
 	return (int)(res / (ssize_t)FAULT_SIZE);
+}
+
+/* Called with q->lock held and the write buffer empty. */
+IOPF_INLINE void swap_answers_locked(struct iopf_queue *q)
+{
+	struct ans_buf *w = &q->inflight_ans;
+
+	if (q->pending.n) {
+		struct ans_buf t = *w;
+
+		*w = q->pending;
+		q->pending = t;
+		q->pending.n = q->pending.off = 0;
+		atomic_store_explicit(&q->npending, 0, memory_order_relaxed);
+		/* Both buffers grow to the largest burst, so that the swap
+		 * stops allocating once the queue has seen it. */
+		if (q->pending.cap < w->cap)
+			ans_reserve(&q->pending, w->cap);
+	} else {
+		w->n = 0;
+	}
+	w->off = 0;
 }
 
 /* Moves pending answers into the engine's write buffer, if it is empty.
@@ -622,28 +672,30 @@ IOPF_INLINE int take_answers(struct iopf_queue *q)
 	if (!atomic_load_explicit(&q->npending, memory_order_acquire))
 		return 0;
 	qlock_lock(&q->lock);
-	if (q->pending.n) {
-		struct ans_buf t = *w;
-
-		*w = q->pending;
-		q->pending = t;
-		q->pending.n = q->pending.off = 0;
-		atomic_store_explicit(&q->npending, 0, memory_order_relaxed);
-		/* Both buffers grow to the largest burst, so that the swap
-		 * stops allocating once the queue has seen it. */
-		if (q->pending.cap < w->cap)
-			ans_reserve(&q->pending, w->cap);
-	}
+	swap_answers_locked(q);
 	qlock_unlock(&q->lock);
-	w->off = 0;
-	if (!w->n)
-		return 0;
 	return (int)w->n;
 }
 
 int queue_take_answers(struct iopf_queue *q)
 {
 	return take_answers(q);
+}
+
+void queue_claim(struct iopf_queue *q)
+{
+	qlock_lock(&q->lock);
+	q->dirty = false;
+	if (q->inflight_ans.off >= q->inflight_ans.n)
+		swap_answers_locked(q);
+	qlock_unlock(&q->lock);
+}
+
+void queue_mark_dirty(struct iopf_queue *q)
+{
+	qlock_lock(&q->lock);
+	queue_mark_dirty_locked(q);
+	qlock_unlock(&q->lock);
 }
 
 IOPF_INLINE void report(struct iopf_queue *q, uint32_t i, int result);
@@ -803,8 +855,8 @@ IOPF_INLINE void answers_done(struct iopf_queue *q, ssize_t res)
 		w->n = w->off = 0;
 }
 
-IOPF_OPTIMIZE("no-tree-vectorize") void
-queue_answers_done(struct iopf_queue *q, ssize_t res)
+IOPF_OPTIMIZE("no-tree-vectorize")
+void queue_answers_done(struct iopf_queue *q, ssize_t res)
 {
 	answers_done(q, res);
 }
@@ -812,8 +864,7 @@ queue_answers_done(struct iopf_queue *q, ssize_t res)
 /* Writes every pending answer with write(2): the plain engine's flush, and
  * the teardown path of both engines. (Not vectorised: report_taken's loop
  * counts a handful of answers, SSE costs more there.) */
-IOPF_OPTIMIZE("no-tree-vectorize") int
-queue_write_sync(struct iopf_queue *q)
+IOPF_OPTIMIZE("no-tree-vectorize") int queue_write_sync(struct iopf_queue *q)
 {
 	int spins = 0;
 
@@ -922,8 +973,8 @@ IOPF_EXPORT unsigned int iopf_group_count(const struct iopf_group *g)
 	return g ? g->count : 0;
 }
 
-IOPF_EXPORT const struct iopf_fault *iopf_group_fault(const struct iopf_group *g,
-						      unsigned int i)
+IOPF_EXPORT const struct iopf_fault *
+iopf_group_fault(const struct iopf_group *g, unsigned int i)
 {
 	if (!g || i >= g->count)
 		return NULL;
@@ -1014,6 +1065,7 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 	a->tags[n] = g->tag;
 	a->n = n + 1;
 	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
+	queue_mark_dirty_locked(q);
 	/* On the outstanding list only with a deadline. */
 	if (g->onext != g)
 		olist_del(g);

@@ -15,8 +15,7 @@ int q_read_prepare(struct iopf_queue *q, ssize_t *res)
 
 	if (!ops->read_prepare)
 		return 0;
-	return ops->read_prepare(q->ctx->be, q->fd,
-				 queue_read_len(q), res);
+	return ops->read_prepare(q->ctx->be, q->fd, queue_read_len(q), res);
 }
 
 ssize_t q_read_done(struct iopf_queue *q, ssize_t res)
@@ -25,8 +24,8 @@ ssize_t q_read_done(struct iopf_queue *q, ssize_t res)
 
 	if (!ops->read_done)
 		return res;
-	return ops->read_done(q->ctx->be, q->fd, q->buf,
-			      queue_read_len(q), res);
+	return ops->read_done(q->ctx->be, q->fd, q->buf, queue_read_len(q),
+			      res);
 }
 
 ssize_t q_write_done(struct iopf_queue *q, const void *buf, size_t len,
@@ -87,12 +86,17 @@ static int queue_opts(struct iopf_queue *q, const struct iopf_queue_opts *in)
 		return -EINVAL;
 	if (o.max_group > MAX_MAX_GROUP)
 		return -EINVAL;
-	q->buf_records = o.batch ? o.batch : DEFAULT_BATCH;
+	q->batch = o.batch ? o.batch : DEFAULT_BATCH;
 	q->max_group = o.max_group ? o.max_group : DEFAULT_MAX_GROUP;
-	if (q->buf_records > MAX_MAX_GROUP)
+	if (q->batch > MAX_MAX_GROUP)
 		return -EINVAL;
-	if (q->max_group < q->buf_records)
-		q->max_group = q->buf_records;
+	if (q->max_group < q->batch)
+		q->max_group = q->batch;
+	/* The buffer starts small and doubles while reads fill it, up to
+	 * the batch: an idle queue holds INITIAL_RECORDS records of memory,
+	 * and a busy one reaches the batch within a few reads. */
+	q->buf_records =
+		q->batch < INITIAL_RECORDS ? q->batch : INITIAL_RECORDS;
 	q->deadline_ns = o.deadline_ns;
 	q->handler = o.handler;
 	q->answered = o.answered;
@@ -104,8 +108,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 			       const struct iopf_queue_opts *opts,
 			       struct iopf_queue **out)
 {
-	struct iommu_fault_alloc cmd = { .size = sizeof(cmd) };
-	struct iommu_destroy d = { .size = sizeof(d) };
+	struct iommu_fault_alloc cmd = {.size = sizeof(cmd)};
+	struct iommu_destroy d = {.size = sizeof(d)};
 	struct iopf_queue *q;
 	int rc, fl;
 
@@ -148,7 +152,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 			ctx_fail(ctx, rc, "fd %d is not an iommufd", ctx->fd);
 		else if (rc == -ENOTTY)
 			ctx_fail(ctx, rc = -ENOSYS,
-				 "kernel lacks IOMMU_FAULT_QUEUE_ALLOC (needs Linux 6.11+)");
+				 "kernel lacks IOMMU_FAULT_QUEUE_ALLOC (needs "
+				 "Linux 6.11+)");
 		else
 			ctx_fail(ctx, rc, "IOMMU_FAULT_QUEUE_ALLOC failed: %s",
 				 strerror(-rc));
@@ -165,7 +170,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	 */
 	fl = fcntl(q->fd, F_GETFL);
 	if (fl < 0 || fcntl(q->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		rc = ctx_fail(ctx, -errno, "cannot set O_NONBLOCK on the fault fd");
+		rc = ctx_fail(ctx, -errno,
+			      "cannot set O_NONBLOCK on the fault fd");
 		goto err_fault;
 	}
 	q->poll_fd = q->fd;
@@ -177,6 +183,16 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 		}
 	}
 	q->readable = true;
+	q->dheap_idx = DHEAP_NONE;
+	if (q->deadline_ns) {
+		rc = engine_reserve_deadline(e);
+		if (rc) {
+			ctx_fail(ctx, rc,
+				 "cannot add the queue to the engine: %s",
+				 strerror(-rc));
+			goto err_fault;
+		}
+	}
 
 	rc = e->ops->add_queue(e, q);
 	if (rc) {
@@ -189,6 +205,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	e->nqueues++;
 	e->ndeadline += q->deadline_ns != 0;
 	e->nhandlerless += q->handler == NULL;
+	/* Its first run reads it (plain) or arms its first READ (io_uring). */
+	engine_want_read(e, q);
 	ctx_get(ctx);
 	*out = q;
 	return 0;
@@ -254,6 +272,7 @@ IOPF_EXPORT void iopf_queue_free(struct iopf_queue *q)
 	engine_unlink_queue(e, q);
 	queue_answer_all_invalid(q);
 	queue_write_sync(q);
+	engine_forget_queue(e, q);
 	fault_fd_close(q->ctx, q->fd);
 	ctx_destroy_fault(q->ctx, q->fault_id);
 	queue_slots_fini(q);
@@ -311,7 +330,7 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 	const uint32_t known = IOPF_HWPT_ALLOC_NEST_PARENT |
 			       IOPF_HWPT_ALLOC_DIRTY_TRACKING |
 			       IOPF_HWPT_ALLOC_PASID;
-	struct iommu_hwpt_alloc cmd = { .size = sizeof(cmd) };
+	struct iommu_hwpt_alloc cmd = {.size = sizeof(cmd)};
 	struct iopf_hwpt_args a;
 	int rc;
 
@@ -326,10 +345,12 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 				a.flags & ~known);
 	if ((a.data_len && !a.data) || (!a.data_len && a.data) ||
 	    (!a.data_type != !a.data_len))
-		return ctx_fail(ctx, -EINVAL,
-				"data, data_len and data_type must come together");
+		return ctx_fail(
+			ctx, -EINVAL,
+			"data, data_len and data_type must come together");
 	if (q && q->ctx != ctx)
-		return ctx_fail(ctx, -EINVAL, "the queue belongs to another context");
+		return ctx_fail(ctx, -EINVAL,
+				"the queue belongs to another context");
 
 	cmd.flags = a.flags;
 	cmd.dev_id = a.dev_id;
@@ -347,14 +368,19 @@ IOPF_EXPORT int iopf_hwpt_alloc(struct iopf_ctx *ctx, struct iopf_queue *q,
 		return 0;
 	}
 	if (rc == -ENOTTY)
-		return ctx_fail(ctx, -ENOSYS, "kernel lacks IOMMU_HWPT_ALLOC (needs Linux 6.6+)");
+		return ctx_fail(
+			ctx, -ENOSYS,
+			"kernel lacks IOMMU_HWPT_ALLOC (needs Linux 6.6+)");
 	if (q && rc == -E2BIG)
 		return ctx_fail(ctx, -ENOSYS,
-				"kernel lacks IOMMU_HWPT_ALLOC fault_id (needs Linux 6.11+)");
+				"kernel lacks IOMMU_HWPT_ALLOC fault_id (needs "
+				"Linux 6.11+)");
 	/* 6.11 and 6.12 take a fault id on nested HWPTs only
 	 * (iommufd_hwpt_paging_alloc refuses the flag); 6.13 on paging too. */
 	if (q && rc == -EOPNOTSUPP && !a.data_type)
 		return ctx_fail(ctx, rc,
-				"kernel takes a fault queue on nested HWPTs only (paging needs Linux 6.13+), and never on a NEST_PARENT HWPT");
+				"kernel takes a fault queue on nested HWPTs "
+				"only (paging needs Linux 6.13+), and never on "
+				"a NEST_PARENT HWPT");
 	return ctx_fail(ctx, rc, "IOMMU_HWPT_ALLOC failed: %s", strerror(-rc));
 }

@@ -200,8 +200,8 @@ static void mock_group_retire(struct iopf_mock *m, struct mock_fault *f,
  */
 void mock_fault_update_efd(struct mock_fault *f)
 {
-	bool want = f->head || f->split || f->closed ||
-		    mock_inject_read_armed(f);
+	bool want =
+		f->head || f->split || f->closed || mock_inject_read_armed(f);
 	uint64_t v = 1;
 
 	if (f->efd < 0)
@@ -221,16 +221,7 @@ void mock_fault_update_efd(struct mock_fault *f)
 
 static struct mock_fault *mock_fault_by_fd(struct iopf_mock *m, int fd)
 {
-	if (fd < 0)
-		return NULL;
-	for (uint32_t id = 1; id < m->nobjs; id++) {
-		struct mock_obj *obj = m->objs[id];
-
-		if (obj && obj->type == MOCK_OBJ_FAULT &&
-		    ((struct mock_fault *)obj)->lib_fd == fd)
-			return (struct mock_fault *)obj;
-	}
-	return NULL;
+	return (struct mock_fault *)mock_fd_obj(m, fd, MOCK_OBJ_FAULT);
 }
 
 /* iommufd_fault_alloc() */
@@ -285,6 +276,9 @@ int mock_fault_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 
 	cmd->out_fault_id = f->obj.id;
 	cmd->out_fault_fd = (uint32_t)f->lib_fd;
+	rc = mock_fd_bind(m, f->lib_fd, &f->obj);
+	if (rc)
+		goto abort;
 	rc = mock_ucmd_respond(ucmd);
 	if (rc)
 		goto abort;
@@ -296,8 +290,10 @@ int mock_fault_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 
 abort:
 	mock_obj_remove(m, &f->obj);
-	if (f->lib_fd >= 0)
+	if (f->lib_fd >= 0) {
+		mock_fd_unbind(m, f->lib_fd);
 		close(f->lib_fd);
+	}
 	if (f->mock_fd >= 0)
 		close(f->mock_fd);
 	if (f->efd >= 0)
@@ -316,9 +312,9 @@ abort:
 void mock_fault_auto_answer(struct iopf_mock *m, struct mock_fault *f,
 			    struct mock_dev *dev, uint8_t state)
 {
-	uint64_t *count = state == IOPF_MOCK_GROUP_AUTO_DETACH ?
-				  &m->st.auto_detach :
-				  &m->st.auto_teardown;
+	uint64_t *count = state == IOPF_MOCK_GROUP_AUTO_DETACH
+				  ? &m->st.auto_detach
+				  : &m->st.auto_teardown;
 	struct mock_group *g, *next;
 
 	for (g = f->head; g; g = next) {
@@ -746,6 +742,7 @@ void mock_fault_close(void *be, int fault_fd)
 		pthread_mutex_lock(&m->lock);
 		f = mock_fault_by_fd(m, fault_fd);
 		if (f) {
+			mock_fd_unbind(m, f->lib_fd);
 			close(f->lib_fd);
 			f->lib_fd = -1;
 			f->obj.users--;

@@ -27,11 +27,11 @@
 
 /* The largest group iopf_mock_trigger() accepts: the library's own ceiling
  * (MAX_MAX_GROUP). A fault object may lower it, see mock_fault.stage_cap. */
-#define MOCK_MAX_GROUP 65536u
+#define MOCK_MAX_GROUP	  65536u
 #define MOCK_GROUP_ORDERS 17 /* free lists for 1 << 0 .. 1 << 16 records */
 
 #define MOCK_IOCTL_RULES 32
-#define MOCK_FD_RULES 16
+#define MOCK_FD_RULES	 16
 
 enum mock_obj_type {
 	MOCK_OBJ_IOAS = 1,
@@ -145,13 +145,21 @@ struct iopf_mock {
 
 	struct mock_rule ioctl_rules[MOCK_IOCTL_RULES];
 	unsigned int nioctl_rules;
+
+	/* The objects behind the fds the mock gave out, indexed by fd: every
+	 * read and write looks its fd up. */
+	struct mock_obj **fd_objs;
+	uint32_t nfd_objs;
 };
 
 /* mock.c */
-struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
-			       uint32_t type);
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id, uint32_t type);
 int mock_obj_insert(struct iopf_mock *m, struct mock_obj *obj, uint32_t type);
 void mock_obj_remove(struct iopf_mock *m, struct mock_obj *obj);
+/* The fd table: fd gives obj (0 or -ENOMEM), until unbound. */
+int mock_fd_bind(struct iopf_mock *m, int fd, struct mock_obj *obj);
+void mock_fd_unbind(struct iopf_mock *m, int fd);
+struct mock_obj *mock_fd_obj(struct iopf_mock *m, int fd, uint32_t type);
 void mock_ref(struct iopf_mock *m);
 void mock_unref(struct iopf_mock *m); /* call without m->lock */
 int mock_copy_from_user(void *dst, const void *src, size_t len);

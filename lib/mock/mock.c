@@ -33,7 +33,8 @@
 #define mock_offsetofend(type, member)                                         \
 	(offsetof(type, member) + sizeof(((type *)0)->member))
 
-#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING */
+#define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING  \
+						*/
 #define MOCK_VEVENTQ_TYPE_DEFAULT 0 /* IOMMU_VEVENTQ_TYPE_DEFAULT */
 
 /* ---- user memory -------------------------------------------------------- */
@@ -47,8 +48,8 @@
  */
 static int mock_uaccess(void *local, void *remote, size_t len, bool to_user)
 {
-	struct iovec l = { .iov_base = local, .iov_len = len };
-	struct iovec r = { .iov_base = remote, .iov_len = len };
+	struct iovec l = {.iov_base = local, .iov_len = len};
+	struct iovec r = {.iov_base = remote, .iov_len = len};
 	ssize_t n;
 
 	if (!len)
@@ -111,9 +112,8 @@ static int mock_copy_struct_from_user(void *dst, size_t ksize, const void *src,
 	size_t size = ksize < usize ? ksize : usize;
 
 	if (usize > ksize) {
-		int rc = mock_check_zeroed_user((const unsigned char *)src +
-							ksize,
-						usize - ksize);
+		int rc = mock_check_zeroed_user(
+			(const unsigned char *)src + ksize, usize - ksize);
 
 		if (rc <= 0)
 			return rc ? rc : -E2BIG;
@@ -161,16 +161,15 @@ static int mock_clear_user(uint64_t uptr, uint32_t len)
  * size, so outputs past a short user struct are simply not written. */
 int mock_ucmd_respond(struct mock_ucmd *ucmd)
 {
-	size_t len = ucmd->user_size < ucmd->ksize ? ucmd->user_size :
-						     ucmd->ksize;
+	size_t len =
+		ucmd->user_size < ucmd->ksize ? ucmd->user_size : ucmd->ksize;
 
 	return mock_copy_to_user(ucmd->ubuffer, ucmd->cmd, len);
 }
 
 /* ---- objects ------------------------------------------------------------ */
 
-struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id,
-			       uint32_t type)
+struct mock_obj *mock_obj_find(struct iopf_mock *m, uint32_t id, uint32_t type)
 {
 	struct mock_obj *obj;
 
@@ -213,6 +212,43 @@ int mock_obj_insert(struct iopf_mock *m, struct mock_obj *obj, uint32_t type)
 	obj->users = 1;
 	m->objs[id] = obj;
 	return 0;
+}
+
+int mock_fd_bind(struct iopf_mock *m, int fd, struct mock_obj *obj)
+{
+	if (fd < 0)
+		return -EBADF;
+	if ((uint32_t)fd >= m->nfd_objs) {
+		uint32_t n = m->nfd_objs ? m->nfd_objs : 64;
+		struct mock_obj **p;
+
+		while (n <= (uint32_t)fd)
+			n *= 2;
+		p = realloc(m->fd_objs, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		memset(p + m->nfd_objs, 0, (n - m->nfd_objs) * sizeof(*p));
+		m->fd_objs = p;
+		m->nfd_objs = n;
+	}
+	m->fd_objs[fd] = obj;
+	return 0;
+}
+
+void mock_fd_unbind(struct iopf_mock *m, int fd)
+{
+	if (fd >= 0 && (uint32_t)fd < m->nfd_objs)
+		m->fd_objs[fd] = NULL;
+}
+
+struct mock_obj *mock_fd_obj(struct iopf_mock *m, int fd, uint32_t type)
+{
+	struct mock_obj *obj;
+
+	if (fd < 0 || (uint32_t)fd >= m->nfd_objs)
+		return NULL;
+	obj = m->fd_objs[fd];
+	return obj && obj->type == type ? obj : NULL;
 }
 
 void mock_obj_remove(struct iopf_mock *m, struct mock_obj *obj)
@@ -300,6 +336,7 @@ static void mock_teardown(struct iopf_mock *m)
 	}
 	mock_groups_free(m);
 	free(m->objs);
+	free(m->fd_objs);
 	free(m->ginfo);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -319,7 +356,7 @@ void mock_unref(struct iopf_mock *m)
 IOPF_EXPORT int iopf_mock_new(const struct iopf_mock_opts *opts,
 			      struct iopf_mock **out)
 {
-	struct iopf_mock_opts o = { .size = sizeof(o) };
+	struct iopf_mock_opts o = {.size = sizeof(o)};
 	struct iopf_mock *m;
 	int nofit, rc;
 
@@ -429,8 +466,8 @@ static int mock_ioas_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
  * is known of that date). 7.3 takes the same flags (hw_pagetable.c). */
 static uint32_t mock_paging_flags(const struct iopf_mock *m)
 {
-	uint32_t flags = IOMMU_HWPT_ALLOC_NEST_PARENT |
-			 IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+	uint32_t flags =
+		IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
 
 	if (m->kernel >= IOPF_MOCK_KERNEL_6_13)
 		flags |= IOMMU_HWPT_FAULT_ID_VALID;
@@ -646,7 +683,7 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 	struct iopf_mock *m = be;
 	const struct mock_ioctl_op *op;
 	union mock_ucmd_buffer buf;
-	struct mock_ucmd ucmd = { .ubuffer = arg, .cmd = &buf };
+	struct mock_ucmd ucmd = {.ubuffer = arg, .cmd = &buf};
 	int rc;
 
 	if (!m)
@@ -663,8 +700,7 @@ static int mock_ioctl(void *be, unsigned long cmd, void *arg)
 		rc = -ENOTTY;
 		goto out;
 	}
-	rc = mock_copy_from_user(&ucmd.user_size, arg,
-				 sizeof(ucmd.user_size));
+	rc = mock_copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size));
 	if (rc)
 		goto out;
 	if (ucmd.user_size < op->min_size) {
@@ -842,7 +878,7 @@ IOPF_EXPORT int iopf_mock_stats(struct iopf_mock *m, struct iopf_mock_stats *st)
 IOPF_EXPORT int iopf_mock_group_info(struct iopf_mock *m, uint64_t group_id,
 				     struct iopf_mock_group_info *info)
 {
-	struct iopf_mock_group_info out = { .size = sizeof(out) };
+	struct iopf_mock_group_info out = {.size = sizeof(out)};
 	struct mock_ginfo gi;
 
 	if (!m || !info || !mock_out_size_ok(info, sizeof(out)))

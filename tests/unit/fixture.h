@@ -26,8 +26,8 @@
 #include <libiopf.h>
 #include <libiopf/mock.h>
 
-#define FX_MAX_QUEUES 16
-#define FX_MAX_DEVS 32
+#define FX_MAX_QUEUES 256
+#define FX_MAX_DEVS 272
 #define FX_MAX_ANSWERS 8192
 #define FX_PAYLOAD 0xbadbeefu /* struct iommu_hwpt_selftest.iotlb */
 #define FX_DATA_SELFTEST 0xdeadu /* IOMMU_HWPT_DATA_SELFTEST */

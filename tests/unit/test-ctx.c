@@ -403,8 +403,18 @@ static void engine_new_args(void **state)
 	assert_int_equal(iopf_engine_new(&o, &e), -EINVAL);
 	assert_null(e);
 	o.kind = IOPF_ENGINE_PLAIN;
-	o.flags = 1;
+	o.flags = IOPF_ENGINE_ASYNC; /* io_uring's */
 	assert_int_equal(iopf_engine_new(&o, &e), -EINVAL);
+	assert_null(e);
+	o.kind = IOPF_ENGINE_URING;
+	o.flags = 1u << 1;
+	assert_int_equal(iopf_engine_new(&o, &e), -EINVAL);
+	assert_null(e);
+	o.flags = IOPF_ENGINE_ASYNC;
+	assert_int_equal(iopf_engine_new(&o, &e), 0);
+	assert_int_equal(iopf_engine_kind(e), IOPF_ENGINE_URING);
+	iopf_engine_free(e);
+	o.kind = IOPF_ENGINE_PLAIN;
 	o.flags = 0;
 	o.ring_entries = 32769;
 	assert_int_equal(iopf_engine_new(&o, &e), -EINVAL);

@@ -32,7 +32,8 @@ static void assert_answered(struct fx *f, uint64_t gid, uint32_t code)
 
 	if (gi.state != IOPF_MOCK_GROUP_ANSWERED || gi.code != code ||
 	    gi.answers != 1)
-		fail_msg("group %llu: state %u code %u answers %u, want ANSWERED "
+		fail_msg("group %llu: state %u code %u answers %u, want "
+			 "ANSWERED "
 			 "code %u once",
 			 (unsigned long long)gid, gi.state, gi.code, gi.answers,
 			 code);
@@ -111,10 +112,12 @@ static void recv_multi(void **state)
 		assert_int_equal(iopf_group_count(gs[k]), n);
 		assert_int_equal(iopf_group_cookie(gs[k]), cookie);
 		for (unsigned int i = 0; i < n; i++) {
-			const struct iopf_fault *ft = iopf_group_fault(gs[k], i);
+			const struct iopf_fault *ft =
+				iopf_group_fault(gs[k], i);
 
 			assert_non_null(ft);
-			assert_int_equal(ft->addr, (k ? 0x80000 : 0x40000) + i * 4096);
+			assert_int_equal(ft->addr,
+					 (k ? 0x80000 : 0x40000) + i * 4096);
 			assert_int_equal(ft->grpid, k ? 10 : 9);
 			assert_int_equal(ft->cookie, cookie);
 			assert_int_equal(ft->flags,
@@ -122,7 +125,8 @@ static void recv_multi(void **state)
 		}
 		assert_null(iopf_group_fault(gs[k], n));
 	}
-	assert_int_not_equal(iopf_group_cookie(gs[0]), iopf_group_cookie(gs[1]));
+	assert_int_not_equal(iopf_group_cookie(gs[0]),
+			     iopf_group_cookie(gs[1]));
 	assert_true(iopf_group_tag(gs[1]) > iopf_group_tag(gs[0]));
 	respond_all(gs, 2, IOPF_RESP_SUCCESS);
 	assert_int_equal(fx_flush_until(f, 2, 5000), 2);
@@ -137,21 +141,22 @@ static void fault_fields(void **state)
 {
 	struct fx *f = *state;
 	struct iopf_mock_fault recs[2] = {
-		{ .flags = IOPF_FAULT_PASID_VALID | 0x100, .pasid = 0x42,
-		  .perm = IOPF_PERM_READ | IOPF_PERM_WRITE | 0x400,
-		  .addr = 0xdead000 },
-		{ .flags = 0x80000000u, .pasid = 0,
-		  .perm = IOPF_PERM_EXEC | IOPF_PERM_PRIV | 0x80000000u,
-		  .addr = 0xffffffffffff000ull },
+		{.flags = IOPF_FAULT_PASID_VALID | 0x100,
+		 .pasid = 0x42,
+		 .perm = IOPF_PERM_READ | IOPF_PERM_WRITE | 0x400,
+		 .addr = 0xdead000},
+		{.flags = 0x80000000u,
+		 .pasid = 0,
+		 .perm = IOPF_PERM_EXEC | IOPF_PERM_PRIV | 0x80000000u,
+		 .addr = 0xffffffffffff000ull},
 	};
 	const struct iopf_fault *a, *b;
 	struct iopf_group *g;
 	uint64_t gid;
 
 	fx_init_default(f);
-	assert_int_equal(iopf_mock_trigger(f->m, f->qs[0].dev, 0x1ff, recs, 2,
-					   &gid),
-			 0);
+	assert_int_equal(
+		iopf_mock_trigger(f->m, f->qs[0].dev, 0x1ff, recs, 2, &gid), 0);
 	assert_int_equal(fx_pull(f, &g, 1, 5000), 1);
 	assert_int_equal(iopf_group_count(g), 2);
 	a = iopf_group_fault(g, 0);
@@ -186,39 +191,80 @@ static void fault_fields(void **state)
 	assert_answered(f, gid, IOPF_RESP_INVALID);
 }
 
-/* Reads of batch records: a full buffer each, in the order triggered. */
+/* The reads a burst of n one-record groups takes with a buffer of *size
+ * records that doubles while reads fill it, up to batch; *max: the largest. */
+static unsigned int ramp_reads(unsigned int n, uint32_t *size, uint32_t batch,
+			       uint32_t *max)
+{
+	unsigned int reads = 0;
+
+	while (n) {
+		uint32_t took = n < *size ? n : *size;
+
+		n -= took;
+		reads++;
+		if (took > *max)
+			*max = took;
+		if (took == *size && *size < batch)
+			*size = *size * 2 < batch ? *size * 2 : batch;
+	}
+	return reads;
+}
+
+/*
+ * Reads of a full buffer each, in the order triggered. A queue's buffer
+ * starts at 16 records (or the batch, if smaller) and doubles while reads
+ * fill it, up to the batch: the first burst ramps up, the second is read in
+ * batches.
+ */
 static void batch_sizes(void **state)
 {
-	static const uint32_t batches[] = { 1, 64, 128, 0 };
+	static const uint32_t batches[] = {1, 16, 64, 128, 0};
 	struct fx *f = *state;
 	struct iopf_group *gs[300];
 	const unsigned int n = 300;
+	uint64_t answered = 0;
 
 	fx_init(f, NULL);
-	for (unsigned int b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
-		uint32_t batch = batches[b] ? batches[b] : 256; /* the default */
-		unsigned int qi = fx_add_queue(f, &(struct fx_qcfg){
-							  .batch = batches[b] });
-		struct iopf_stats st;
-		uint64_t r0 = fx_qstats(f, qi).reads;
+	for (unsigned int b = 0; b < sizeof(batches) / sizeof(batches[0]);
+	     b++) {
+		uint32_t batch =
+			batches[b] ? batches[b] : 256; /* the default */
+		unsigned int qi =
+			fx_add_queue(f, &(struct fx_qcfg){.batch = batches[b]});
+		uint32_t size = batch < 16 ? batch : 16, max = 0;
 
-		for (unsigned int i = 0; i < n; i++)
-			fx_trigger(f, qi, i, 1, 0x1000000 + i * 4096ull);
-		assert_int_equal(fx_pull(f, gs, n, 10000), n);
-		for (unsigned int i = 0; i < n; i++) {
-			assert_ptr_equal(iopf_group_queue(gs[i]), f->qs[qi].q);
-			assert_int_equal(iopf_group_fault(gs[i], 0)->grpid, i);
+		for (int burst = 0; burst < 2; burst++) {
+			uint64_t r0 = fx_qstats(f, qi).reads;
+			unsigned int want = ramp_reads(n, &size, batch, &max);
+			struct iopf_stats st;
+
+			for (unsigned int i = 0; i < n; i++)
+				fx_trigger(f, qi, i, 1,
+					   0x1000000 + i * 4096ull);
+			assert_int_equal(fx_pull(f, gs, n, 10000), n);
+			for (unsigned int i = 0; i < n; i++) {
+				assert_ptr_equal(iopf_group_queue(gs[i]),
+						 f->qs[qi].q);
+				assert_int_equal(
+					iopf_group_fault(gs[i], 0)->grpid, i);
+			}
+			st = fx_qstats(f, qi);
+			assert_int_equal(st.faults, (burst + 1) * n);
+			assert_int_equal(st.groups, (burst + 1) * n);
+			assert_int_equal(st.max_batch, max);
+			assert_int_equal(st.grows, 0);
+			assert_true(st.reads - r0 >= want);
+			/* Not much more than needed either: one more for the
+			 * tail. */
+			assert_true(st.reads - r0 <= want + 2);
+			respond_all(gs, n, IOPF_RESP_SUCCESS);
+			answered += n;
+			assert_int_equal(fx_flush_until(f, answered, 5000),
+					 answered);
 		}
-		st = fx_qstats(f, qi);
-		assert_int_equal(st.faults, n);
-		assert_int_equal(st.groups, n);
-		assert_int_equal(st.max_batch, batch);
-		assert_int_equal(st.grows, 0);
-		assert_true(st.reads - r0 >= (n + batch - 1) / batch);
-		/* Not much more than needed either: one more for the tail. */
-		assert_true(st.reads - r0 <= (n + batch - 1) / batch + 2);
-		respond_all(gs, n, IOPF_RESP_SUCCESS);
-		assert_int_equal(fx_flush_until(f, (b + 1) * n, 5000), (b + 1) * n);
+		/* By the second burst the buffer reached the batch. */
+		assert_int_equal(max, batch);
 	}
 }
 
@@ -230,8 +276,8 @@ static void grow_common(struct fx *f, uint32_t mock_flags)
 	struct iopf_stats st;
 	uint64_t gid[2];
 
-	fx_init(f, &(struct fx_cfg){ .mock_flags = mock_flags });
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4 });
+	fx_init(f, &(struct fx_cfg){.mock_flags = mock_flags});
+	fx_add_queue(f, &(struct fx_qcfg){.batch = 4});
 	/* Let the first (empty) read happen, so that the group is met by a
 	 * read that polled first, as a real loop does. */
 	assert_int_equal(iopf_engine_process(f->e), 0);
@@ -241,7 +287,8 @@ static void grow_common(struct fx *f, uint32_t mock_flags)
 	assert_int_equal(iopf_group_count(g[0]), 10);
 	assert_int_equal(iopf_group_count(g[1]), 2);
 	for (unsigned int i = 0; i < 10; i++)
-		assert_int_equal(iopf_group_fault(g[0], i)->addr, 0x10000 + i * 4096);
+		assert_int_equal(iopf_group_fault(g[0], i)->addr,
+				 0x10000 + i * 4096);
 	st = fx_qstats(f, 0);
 	assert_int_equal(st.grows, 2); /* 4 -> 8 -> 16 */
 	assert_int_equal(st.groups, 2);
@@ -271,8 +318,8 @@ static void too_big_common(struct fx *f, uint32_t mock_flags)
 	unsigned int got = 0, emsgsize = 0;
 	uint64_t end, cpu, t;
 
-	fx_init(f, &(struct fx_cfg){ .mock_flags = mock_flags });
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4, .max_group = 8 });
+	fx_init(f, &(struct fx_cfg){.mock_flags = mock_flags});
+	fx_add_queue(f, &(struct fx_qcfg){.batch = 4, .max_group = 8});
 	fx_add_queue(f, NULL);
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	fx_trigger(f, 0, 1, 9, 0x10000);
@@ -344,8 +391,8 @@ static void queue_error(void **state)
 
 	assert_int_equal(iopf_queue_error(NULL), -EINVAL);
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4, .max_group = 8 });
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4, .max_group = 8 });
+	fx_add_queue(f, &(struct fx_qcfg){.batch = 4, .max_group = 8});
+	fx_add_queue(f, &(struct fx_qcfg){.batch = 4, .max_group = 8});
 	fx_add_queue(f, NULL);
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	for (unsigned int i = 0; i < 3; i++)
@@ -517,7 +564,7 @@ static void solo_read_error(void **state)
 	uint64_t gid, t;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler_answer });
+	fx_add_queue(f, &(struct fx_qcfg){.handler = handler_answer});
 	/* A dispatch that reads a group leaves the queue to be read first
 	 * next time, without a poll. */
 	gid = fx_trigger(f, 0, 1, 1, 0x1000);
@@ -562,8 +609,10 @@ static void respond_once(void **state)
 	assert_int_equal(ginfo(f, gid[0]).state, IOPF_MOCK_GROUP_DELIVERED);
 
 	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
-	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), -EALREADY);
-	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_INVALID), -EALREADY);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS),
+			 -EALREADY);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_INVALID),
+			 -EALREADY);
 	assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_INVALID), 0);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	ms = fx_mstats(f);
@@ -574,7 +623,8 @@ static void respond_once(void **state)
 	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
 	assert_answered(f, gid[1], IOPF_RESP_INVALID);
 	/* Still refused after the write, and nothing more written. */
-	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), -EALREADY);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS),
+			 -EALREADY);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	assert_int_equal(fx_mstats(f).writes, 1);
 
@@ -660,7 +710,7 @@ static void write_results_no_callback(void **state)
 	uint32_t dev, devb;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .no_answered = true });
+	fx_add_queue(f, &(struct fx_qcfg){.no_answered = true});
 	dev = f->qs[0].dev;
 	/* Three taken by one write, all at once. */
 	for (unsigned int i = 0; i < 3; i++)
@@ -685,8 +735,8 @@ static void write_results_no_callback(void **state)
 			 0);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	for (unsigned int i = 0; i < 6; i++)
-		assert_answered(f, gid[i], i == 2 ? IOPF_RESP_INVALID :
-						     IOPF_RESP_SUCCESS);
+		assert_answered(f, gid[i],
+				i == 2 ? IOPF_RESP_INVALID : IOPF_RESP_SUCCESS);
 	assert_int_equal(fx_mstats(f).writes, 3);
 	assert_int_equal(fx_qstats(f, 0).answers_success, 5);
 
@@ -724,8 +774,8 @@ static void write_results_no_callback(void **state)
 }
 
 /* Tags are unique within a queue: the callback's entries for (q, tag). */
-static unsigned int answers_for(struct fx *f, struct iopf_queue *q, uint64_t tag,
-				const struct fx_answer **first)
+static unsigned int answers_for(struct fx *f, struct iopf_queue *q,
+				uint64_t tag, const struct fx_answer **first)
 {
 	unsigned int n = 0;
 
@@ -778,8 +828,8 @@ static void write_errno(void **state)
 	for (unsigned int i = 0; i < 5; i++) {
 		const struct fx_answer *a;
 
-		assert_int_equal(answers_for(f, f->qs[i < 3 ? 0 : 1].q, tag[i], &a),
-				 1);
+		assert_int_equal(
+			answers_for(f, f->qs[i < 3 ? 0 : 1].q, tag[i], &a), 1);
 		if (i < 3) {
 			assert_int_equal(a->result, -EIO);
 			assert_int_equal(ginfo(f, gid[i]).state,
@@ -852,8 +902,8 @@ static void write_transient(void **state)
 		const struct fx_answer *a;
 
 		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
-		assert_int_equal(answers_for(f, f->qs[i < 4 ? 0 : 1].q, tag[i], &a),
-				 1);
+		assert_int_equal(
+			answers_for(f, f->qs[i < 4 ? 0 : 1].q, tag[i], &a), 1);
 		assert_int_equal(a->result, 0);
 	}
 	assert_int_equal(f->nanswers, 5);
@@ -943,7 +993,8 @@ static void stale_cookie_reused(void **state)
 	assert_int_equal(ginfo(f, gyoung).cookie, iopf_group_cookie(old));
 
 	assert_int_equal(iopf_group_respond(old, IOPF_RESP_INVALID), -ESTALE);
-	/* The slot went back with the -ESTALE: a second answer finds it free. */
+	/* The slot went back with the -ESTALE: a second answer finds it free.
+	 */
 	assert_int_equal(iopf_group_respond(old, IOPF_RESP_INVALID), -EALREADY);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	/* Nothing was written for it: the newer group is still waiting. */
@@ -1002,7 +1053,8 @@ static void stale_cookie_reused(void **state)
 					 "the group that took its cookie");
 			old = g[0];
 			tag_old = iopf_group_tag(old);
-			assert_int_equal(iopf_group_respond(old, IOPF_RESP_INVALID), 0);
+			assert_int_equal(
+				iopf_group_respond(old, IOPF_RESP_INVALID), 0);
 		}
 		assert_true(rc >= 0);
 	}
@@ -1097,7 +1149,7 @@ struct trigger_later {
 static void *trigger_thread(void *arg)
 {
 	struct trigger_later *tl = arg;
-	struct iopf_mock_fault rec = { .perm = IOPF_PERM_WRITE, .addr = 0x5000 };
+	struct iopf_mock_fault rec = {.perm = IOPF_PERM_WRITE, .addr = 0x5000};
 
 	usleep(tl->delay_ms * 1000);
 	if (iopf_mock_trigger(tl->f->m, tl->f->qs[0].dev, 5, &rec, 1, &tl->gid))
@@ -1109,7 +1161,7 @@ static void *trigger_thread(void *arg)
 static void wait_wakes(void **state)
 {
 	struct fx *f = *state;
-	struct trigger_later tl = { .f = f, .delay_ms = 100 };
+	struct trigger_later tl = {.f = f, .delay_ms = 100};
 	struct iopf_group *g;
 	pthread_t th;
 	uint64_t t;
@@ -1117,7 +1169,8 @@ static void wait_wakes(void **state)
 
 	/* valgrind (3.19) runs io_uring_enter() holding its big lock, so no
 	 * other thread runs while the engine's thread waits in it: the fault
-	 * would be raised only once the wait timed out (liburing issue #657). */
+	 * would be raised only once the wait timed out (liburing issue #657).
+	 */
 	if (f->kind == IOPF_ENGINE_URING && RUNNING_ON_VALGRIND) {
 		print_message("skipped under valgrind: io_uring_enter() blocks "
 			      "every other thread there\n");
@@ -1154,7 +1207,7 @@ struct waker {
 static void *waker_thread(void *arg)
 {
 	struct waker *w = arg;
-	struct iopf_mock_fault rec = { .perm = IOPF_PERM_READ, .addr = 0x9000 };
+	struct iopf_mock_fault rec = {.perm = IOPF_PERM_READ, .addr = 0x9000};
 
 	usleep(w->delay_ms * 1000);
 	w->rc = iopf_engine_wake(w->f->e);
@@ -1171,7 +1224,7 @@ static void *waker_thread(void *arg)
  * engine after 100 ms; returns what the call returned. */
 static int woken_call(struct fx *f, bool dispatch)
 {
-	struct waker w = { .f = f, .delay_ms = 100, .rc = 1 };
+	struct waker w = {.f = f, .delay_ms = 100, .rc = 1};
 	pthread_t th;
 	uint64_t t;
 	int rc;
@@ -1179,7 +1232,8 @@ static int woken_call(struct fx *f, bool dispatch)
 	atomic_init(&w.returned, false);
 	assert_int_equal(pthread_create(&th, NULL, waker_thread, &w), 0);
 	t = fx_now_ms();
-	rc = dispatch ? iopf_engine_dispatch(f->e, -1) : iopf_engine_wait(f->e, -1);
+	rc = dispatch ? iopf_engine_dispatch(f->e, -1)
+		      : iopf_engine_wait(f->e, -1);
 	t = fx_now_ms() - t;
 	atomic_store(&w.returned, true);
 	pthread_join(th, NULL);
@@ -1188,8 +1242,8 @@ static int woken_call(struct fx *f, bool dispatch)
 			 dispatch ? "dispatch" : "wait");
 	assert_int_equal(w.rc, 0);
 	if (t < 90 || t >= 2000)
-		fail_msg("%s(-1) returned after %llu ms", dispatch ? "dispatch" : "wait",
-			 (unsigned long long)t);
+		fail_msg("%s(-1) returned after %llu ms",
+			 dispatch ? "dispatch" : "wait", (unsigned long long)t);
 	return rc;
 }
 
@@ -1204,7 +1258,7 @@ static void wake_ends_wait(void **state)
 
 	assert_int_equal(iopf_engine_wake(NULL), -EINVAL);
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler_answer });
+	fx_add_queue(f, &(struct fx_qcfg){.handler = handler_answer});
 	assert_int_equal(iopf_engine_process(f->e), 0);
 
 	/* Given before the call: the call makes its pass and returns.
@@ -1235,8 +1289,9 @@ static void wake_ends_wait(void **state)
 	/* valgrind runs io_uring_enter() holding its big lock: no other
 	 * thread runs while the engine sleeps in it (see wait_wakes). */
 	if (f->kind == IOPF_ENGINE_URING && RUNNING_ON_VALGRIND) {
-		print_message("cross-thread part skipped under valgrind: "
-			      "io_uring_enter() blocks every other thread there\n");
+		print_message(
+			"cross-thread part skipped under valgrind: "
+			"io_uring_enter() blocks every other thread there\n");
 		return;
 	}
 	assert_int_equal(woken_call(f, false), 0);
@@ -1273,7 +1328,8 @@ static void pull_and_process(void **state)
 	for (unsigned int i = 0; i < 5; i++) {
 		assert_int_equal(iopf_group_fault(g[i], 0)->grpid, i);
 		if (i)
-			assert_true(iopf_group_tag(g[i]) > iopf_group_tag(g[i - 1]));
+			assert_true(iopf_group_tag(g[i]) >
+				    iopf_group_tag(g[i - 1]));
 	}
 	respond_all(g, 5, IOPF_RESP_SUCCESS);
 	assert_int_equal(fx_flush_until(f, 5, 5000), 5);
@@ -1302,13 +1358,13 @@ static int handler(struct iopf_group *g, void *user)
 static void dispatch_handler(void **state)
 {
 	struct fx *f = *state;
-	struct handled h = { 0 };
+	struct handled h = {0};
 	uint64_t end;
 	int n = 0;
 
 	f->priv = &h;
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler });
+	fx_add_queue(f, &(struct fx_qcfg){.handler = handler});
 	for (unsigned int i = 0; i < 4; i++)
 		fx_trigger(f, 0, i, 2, 0x1000 * (i + 1));
 	end = fx_now_ms() + 5000;
@@ -1330,13 +1386,13 @@ static void dispatch_handler(void **state)
 static void dispatch_handler_error(void **state)
 {
 	struct fx *f = *state;
-	struct handled h = { .fail_at = 2 };
+	struct handled h = {.fail_at = 2};
 	uint64_t end;
 	int rc = 0;
 
 	f->priv = &h;
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler });
+	fx_add_queue(f, &(struct fx_qcfg){.handler = handler});
 	for (unsigned int i = 0; i < 4; i++)
 		fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
 	end = fx_now_ms() + 5000;
@@ -1359,7 +1415,7 @@ static void dispatch_writes_answers(void **state)
 	int rc;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .handler = handler_answer });
+	fx_add_queue(f, &(struct fx_qcfg){.handler = handler_answer});
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	gid[0] = fx_trigger(f, 0, 1, 2, 0x1000);
 	rc = iopf_engine_dispatch(f->e, 5000);
@@ -1408,7 +1464,7 @@ static void dispatch_no_handler(void **state)
 
 static int epoll_on(int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	assert_true(ep >= 0);
@@ -1439,7 +1495,8 @@ static int epoll_then_process(struct fx *f, int ep, unsigned int rounds)
 
 	for (unsigned int i = 0; i < rounds && rc == 0; i++) {
 		if (epoll_wait_retry(ep, &ev, 5000) != 1)
-			fail_msg("the engine fd did not become readable (round %u)",
+			fail_msg("the engine fd did not become readable (round "
+				 "%u)",
 				 i);
 		rc = iopf_engine_process(f->e);
 		assert_true(rc >= 0);
@@ -1513,8 +1570,8 @@ static void engine_fd_dispatch_loop(void **state)
 	int ep, handled = 0;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 1,
-					  .handler = handler_answer });
+	fx_add_queue(f,
+		     &(struct fx_qcfg){.batch = 1, .handler = handler_answer});
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	ep = epoll_on(iopf_engine_fd(f->e));
 	/* Two at once, then, once the loop drained them and sleeps again, a
@@ -1545,8 +1602,8 @@ static void dispatch_once_per_wake(struct fx *f, unsigned int nq)
 
 	fx_init(f, NULL);
 	for (unsigned int i = 0; i < nq; i++)
-		fx_add_queue(f, &(struct fx_qcfg){ .batch = 1,
-						  .handler = handler_answer });
+		fx_add_queue(f, &(struct fx_qcfg){.batch = 1,
+						  .handler = handler_answer});
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	ep = epoll_on(iopf_engine_fd(f->e));
 	for (unsigned int i = 0; i < 3; i++)
@@ -1610,7 +1667,8 @@ static void engine_fd_pull_one_per_wake(void **state)
 		assert_true(++wakes < 100);
 	}
 	for (unsigned int i = 0; i < 3; i++)
-		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS),
+				 0);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	for (unsigned int i = 0; i < 3; i++)
 		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
@@ -1636,7 +1694,7 @@ static void *answer_thread(void *arg)
 static void engine_fd_cross_thread_answer(void **state)
 {
 	struct fx *f = *state;
-	struct answer_later al = { .rc = -1 };
+	struct answer_later al = {.rc = -1};
 	struct epoll_event ev;
 	pthread_t th;
 	uint64_t gid;
@@ -1677,7 +1735,7 @@ static void engine_fd_deadline(void **state)
 	int ep;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .deadline_ns = 50 * MS });
+	fx_add_queue(f, &(struct fx_qcfg){.deadline_ns = 50 * MS});
 	assert_int_equal(iopf_engine_process(f->e), 0);
 	t0 = fx_now_ms();
 	gid = fx_trigger(f, 0, 1, 1, 0x1000);
@@ -1689,8 +1747,10 @@ static void engine_fd_deadline(void **state)
 	/* The caller's loop: sleep on the fd, run the engine when it wakes. */
 	while (ginfo(f, gid).state != IOPF_MOCK_GROUP_ANSWERED) {
 		if (++rounds > 5)
-			fail_msg("the engine fd woke %u times before the deadline "
-				 "answer", rounds - 1);
+			fail_msg("the engine fd woke %u times before the "
+				 "deadline "
+				 "answer",
+				 rounds - 1);
 		if (epoll_wait_retry(ep, &ev, 5000) != 1)
 			fail_msg("the engine fd did not become readable at the "
 				 "deadline (%llu ms after the fault)",
@@ -1734,13 +1794,16 @@ static void engine_fd_own_thread_answer(void **state)
 	assert_int_equal(epoll_wait_retry(ep, &ev, 0), 0);
 
 	for (unsigned int i = 0; i < 2; i++) {
-		assert_int_equal(iopf_group_respond(g[i], i ? IOPF_RESP_INVALID
-							 : IOPF_RESP_SUCCESS),
-				 0);
+		assert_int_equal(
+			iopf_group_respond(g[i], i ? IOPF_RESP_INVALID
+						   : IOPF_RESP_SUCCESS),
+			0);
 		if (epoll_wait_retry(ep, &ev, 2000) != 1)
-			fail_msg("an answer on the engine's thread did not make "
-				 "the engine fd readable");
-		assert_int_equal(ginfo(f, gid[i]).state, IOPF_MOCK_GROUP_DELIVERED);
+			fail_msg(
+				"an answer on the engine's thread did not make "
+				"the engine fd readable");
+		assert_int_equal(ginfo(f, gid[i]).state,
+				 IOPF_MOCK_GROUP_DELIVERED);
 		assert_int_equal(iopf_engine_process(f->e), 0);
 		assert_answered(f, gid[i], i);
 		assert_int_equal(epoll_wait_retry(ep, &ev, 0), 0);
@@ -1755,16 +1818,16 @@ static void sixteen_queues(void **state)
 {
 	struct fx *f = *state;
 	struct iopf_group *g[64];
-	unsigned int total = 0, per[16] = { 0 };
+	unsigned int total = 0, per[16] = {0};
 
 	fx_init(f, NULL);
 	for (unsigned int i = 0; i < 16; i++)
-		assert_int_equal(fx_add_queue(f, &(struct fx_qcfg){
-							 .batch = 8 }),
+		assert_int_equal(fx_add_queue(f, &(struct fx_qcfg){.batch = 8}),
 				 i);
 	for (unsigned int i = 0; i < 16; i++)
 		for (unsigned int j = 0; j < 1 + i % 3; j++, total++)
-			fx_trigger(f, i, i * 16 + j, 1 + j, 0x100000 * i + 0x1000 * j);
+			fx_trigger(f, i, i * 16 + j, 1 + j,
+				   0x100000 * i + 0x1000 * j);
 	assert_int_equal(fx_pull(f, g, total, 10000), total);
 	for (unsigned int k = 0; k < total; k++) {
 		const struct iopf_fault *ft = iopf_group_fault(g[k], 0);
@@ -1795,7 +1858,7 @@ static void deadline(void **state)
 	struct iopf_stats st;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .deadline_ns = 50 * MS });
+	fx_add_queue(f, &(struct fx_qcfg){.deadline_ns = 50 * MS});
 	for (unsigned int i = 0; i < 3; i++)
 		gid[i] = fx_trigger(f, 0, i, 1, 0x1000 * (i + 1));
 	/* Two held by the caller, one left on the ready list. */
@@ -1810,8 +1873,10 @@ static void deadline(void **state)
 	/* The expired group on the ready list is not handed out. */
 	assert_int_equal(iopf_engine_pull(f->e, g + 2, 1), 0);
 	/* Late answers: told so, nothing written. */
-	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), -ETIMEDOUT);
-	assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_INVALID), -ETIMEDOUT);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS),
+			 -ETIMEDOUT);
+	assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_INVALID),
+			 -ETIMEDOUT);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	st = fx_qstats(f, 0);
 	assert_int_equal(st.answers_auto, 3);
@@ -1841,7 +1906,8 @@ static void deadline(void **state)
 	assert_answered(f, gid[3], IOPF_RESP_INVALID);
 	assert_int_equal(f->nanswers, 4);
 	assert_int_equal(f->answers[3].tag, iopf_group_tag(g[3]));
-	assert_int_equal(iopf_group_respond(g[3], IOPF_RESP_SUCCESS), -ETIMEDOUT);
+	assert_int_equal(iopf_group_respond(g[3], IOPF_RESP_SUCCESS),
+			 -ETIMEDOUT);
 	assert_int_equal(fx_qstats(f, 0).answers_auto, 4);
 
 	/* Answered in time: no deadline answer. */
@@ -1887,7 +1953,8 @@ static void teardown_answers(void **state)
 			 0);
 	for (unsigned int n = 2; n <= 16; n++)
 		assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[1].fault_id,
-						     IOPF_MOCK_READ_ERRNO, n, EAGAIN),
+						     IOPF_MOCK_READ_ERRNO, n,
+						     EAGAIN),
 				 0);
 	end = fx_now_ms() + 5000;
 	while (fx_now_ms() < end && fx_qstats(f, 1).faults < 2)
@@ -1993,7 +2060,7 @@ static void counters(void **state)
 /* ---- answers from other threads ----------------------------------------- */
 
 #define NWORKERS 4
-#define NCONC 400
+#define NCONC	 400
 
 struct workq {
 	pthread_mutex_t lock;
@@ -2059,11 +2126,12 @@ static void concurrent_answers(void **state)
 	for (unsigned int i = 0; i < NWORKERS; i++) {
 		pthread_mutex_init(&w[i].lock, NULL);
 		pthread_cond_init(&w[i].cond, NULL);
-		assert_int_equal(pthread_create(&w[i].th, NULL, worker, &w[i]), 0);
+		assert_int_equal(pthread_create(&w[i].th, NULL, worker, &w[i]),
+				 0);
 	}
 	end = fx_now_ms() + 30000;
 	for (unsigned int i = 0; !err && (i < NCONC || got < NCONC);) {
-		struct iopf_mock_fault rec[4] = { { 0 } };
+		struct iopf_mock_fault rec[4] = {{0}};
 		int rc;
 
 		if (fx_now_ms() >= end) {
@@ -2072,7 +2140,8 @@ static void concurrent_answers(void **state)
 		}
 		for (unsigned int k = 0; k < 25 && i < NCONC; k++, i++) {
 			for (unsigned int r = 0; r < 4; r++)
-				rec[r].addr = 0x1000ull * (i + 1) + 0x100000000ull * r;
+				rec[r].addr = 0x1000ull * (i + 1) +
+					      0x100000000ull * r;
 			rc = iopf_mock_trigger(f->m, f->qs[0].dev, i, rec,
 					       1 + i % 4, &gid[i]);
 			if (rc)
@@ -2097,8 +2166,9 @@ static void concurrent_answers(void **state)
 	/* The engine's thread keeps running the engine (flush, wait: the
 	 * workers' wake-ups) until the mock has every answer. */
 	while (!err && answered < NCONC && fx_now_ms() < end) {
-		ms = (struct iopf_mock_stats){ .size = sizeof(ms) };
-		if (iopf_engine_flush(f->e) < 0 || iopf_engine_wait(f->e, 10) < 0 ||
+		ms = (struct iopf_mock_stats){.size = sizeof(ms)};
+		if (iopf_engine_flush(f->e) < 0 ||
+		    iopf_engine_wait(f->e, 10) < 0 ||
 		    iopf_mock_stats(f->m, &ms))
 			err = -EIO;
 		answered = ms.answered_success + ms.answered_invalid;
@@ -2117,8 +2187,9 @@ static void concurrent_answers(void **state)
 	/* Whatever the workers answered after the loop gave up goes out now. */
 	iopf_engine_flush(f->e);
 	if (err)
-		fail_msg("engine thread: %d after %u groups read, %llu answered",
-			 err, got, (unsigned long long)answered);
+		fail_msg(
+			"engine thread: %d after %u groups read, %llu answered",
+			err, got, (unsigned long long)answered);
 	assert_int_equal(failed, 0);
 	assert_int_equal(done, NCONC);
 	ms = fx_mstats(f);

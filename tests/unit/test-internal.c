@@ -206,7 +206,7 @@ static void oversize_answer_stale_within_one_read(void **state)
 	struct iopf_stats st;
 
 	fx_init(f, NULL);
-	fx_add_queue(f, &(struct fx_qcfg){ .batch = 4, .max_group = 4 });
+	fx_add_queue(f, &(struct fx_qcfg){.batch = 4, .max_group = 4});
 	q = f->qs[0].q;
 	memset(r, 0, sizeof(r));
 	for (unsigned int i = 0; i < 4; i++) {
@@ -236,7 +236,8 @@ static void oversize_answer_stale_within_one_read(void **state)
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	assert_null(fx_answer_for(f, 1));
 	assert_non_null(fx_answer_for(f, 1 | IOPF_TAG_UNSEEN));
-	assert_int_equal(fx_answer_for(f, 1 | IOPF_TAG_UNSEEN)->result, -ESTALE);
+	assert_int_equal(fx_answer_for(f, 1 | IOPF_TAG_UNSEEN)->result,
+			 -ESTALE);
 	assert_int_equal(fx_mstats(f).writes, 0);
 	assert_false(q->stale_check);
 
@@ -266,8 +267,8 @@ static void record_fields(void **state)
 	fx_init_default(f);
 	q = f->qs[0].q;
 	memset(&r, 0, sizeof(r));
-	r.flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE | IOMMU_PGFAULT_FLAGS_PASID_VALID |
-		  0x80000000u;
+	r.flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE |
+		  IOMMU_PGFAULT_FLAGS_PASID_VALID | 0x80000000u;
 	r.dev_id = 0x11111111;
 	r.pasid = 0x22222222;
 	r.grpid = 0x33333333;
@@ -280,7 +281,8 @@ static void record_fields(void **state)
 	assert_int_equal(iopf_engine_pull(f->e, &g, 1), 1);
 	assert_int_equal(iopf_group_count(g), 1);
 	fa = iopf_group_fault(g, 0);
-	assert_int_equal(fa->flags, IOPF_FAULT_LAST_PAGE | IOPF_FAULT_PASID_VALID);
+	assert_int_equal(fa->flags,
+			 IOPF_FAULT_LAST_PAGE | IOPF_FAULT_PASID_VALID);
 	assert_int_equal(fa->raw_flags, r.flags);
 	assert_int_equal(fa->perm, IOPF_PERM_READ | IOPF_PERM_EXEC);
 	assert_int_equal(fa->raw_perm, r.perm);
@@ -292,7 +294,8 @@ static void record_fields(void **state)
 	assert_int_equal(fa->cookie, 0x99);
 	assert_int_equal(fa->__pad, 0);
 	assert_int_equal(iopf_group_cookie(g), 0x99);
-	/* The mock never made this group: it refuses the answer, and says so. */
+	/* The mock never made this group: it refuses the answer, and says so.
+	 */
 	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	f->expect_bad_unknown = 1;
@@ -300,8 +303,8 @@ static void record_fields(void **state)
 
 /* A lone queue's fault fd stays out of the plain engine's epoll set (every
  * fault would pay an epoll callback in the kernel) while its waits use
- * poll(2); it joins when a second queue comes, or when the caller takes the
- * engine fd. */
+ * poll(2); it joins when the engine first waits with epoll (a second queue
+ * came), or when the caller takes the engine fd. */
 static void plain_watch_lazily(void **state)
 {
 	struct fx *f = *state;
@@ -319,9 +322,12 @@ static void plain_watch_lazily(void **state)
 	assert_int_equal(iopf_engine_wait(f->e, 20), 0);
 	assert_false(q0->watched);
 
+	/* A second queue is watched as it comes (the engine waits with epoll
+	 * from now on); the first joins at the first such wait. */
 	fx_add_queue(f, NULL);
 	q1 = f->qs[1].q;
-	assert_false(q1->watched);
+	assert_true(q1->watched);
+	assert_false(q0->watched);
 	assert_int_equal(iopf_engine_wait(f->e, 0), 0);
 	fx_trigger(f, 1, 2, 1, 0x2000);
 	assert_int_equal(iopf_engine_wait(f->e, 5000), 1);
@@ -342,7 +348,7 @@ static void plain_watch_lazily(void **state)
 static void plain_watch_fails(void **state)
 {
 	struct fx *f = *state;
-	struct iopf_queue_opts qo = { .size = sizeof(qo) };
+	struct iopf_queue_opts qo = {.size = sizeof(qo)};
 	struct iopf_group *g[2];
 	struct iopf_queue *q = (void *)1;
 	uint64_t gid[2];
@@ -355,7 +361,8 @@ static void plain_watch_fails(void **state)
 	assert_int_equal(iopf_engine_wait(f->e, 0), 2);
 	assert_int_equal(iopf_engine_pull(f->e, g, 2), 2);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS), 0);
+		assert_int_equal(iopf_group_respond(g[i], IOPF_RESP_SUCCESS),
+				 0);
 
 	/* A wait on two queues needs epoll: it fails, after the answers went
 	 * out. */
@@ -395,8 +402,8 @@ int main(void)
 		 &fx_kind_plain},
 		{"record_fields", record_fields, fx_setup, fx_teardown,
 		 &fx_kind_plain},
-		{"plain_watch_lazily", plain_watch_lazily, fx_setup, fx_teardown,
-		 &fx_kind_plain},
+		{"plain_watch_lazily", plain_watch_lazily, fx_setup,
+		 fx_teardown, &fx_kind_plain},
 		{"plain_watch_fails", plain_watch_fails, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 	};
