@@ -38,7 +38,7 @@ const unsigned int bench_prod_default_reps = 21;
 const unsigned int bench_prod_fds_per_queue = 1;
 /* The whole run in the VM, both hosts (--max-seconds): CI runs it on two
  * kernels; the reps of a family stop where its share would be exceeded. */
-const unsigned int bench_prod_default_max_s = 300;
+const unsigned int bench_prod_default_max_s = 480;
 
 /*
  * The mock devices (each with its IOAS and NEST_PARENT HWPT) are made once
