@@ -233,6 +233,54 @@ struct iopf_vevent {
 	uint32_t __pad;
 };
 
+/*
+ * A vEVENTQ: one more kind of queue on an engine, beside fault queues. Its
+ * events are read in batches by the engine that reads the fault queues, and
+ * handed to a handler (iopf_engine_dispatch) or pulled (iopf_veventq_pull).
+ * They are never answered. The payload pointers stay valid until the engine
+ * next reads (the next wait, process, dispatch or pull on it).
+ */
+struct iopf_veventq;
+
+typedef int (*iopf_vevent_fn)(struct iopf_veventq *vq,
+			      const struct iopf_vevent *evs, unsigned int n,
+			      void *user);
+
+struct iopf_veventq_opts {
+	uint32_t size; /* sizeof(struct iopf_veventq_opts) */
+	uint32_t flags; /* must be 0 */
+	uint32_t type; /* IOMMU_VEVENTQ_TYPE_* */
+	uint32_t depth; /* the kernel's queue depth; 0: 1024 */
+	uint32_t batch; /* events one read takes at most; 0: 64 */
+	uint32_t payload_len; /* 0: the type's, if the library knows it */
+	iopf_vevent_fn handler; /* may be NULL: pull instead */
+	void *user;
+};
+
+struct iopf_veventq_stats {
+	uint32_t size; /* set by the caller: sizeof(struct iopf_veventq_stats) */
+	uint32_t __pad;
+	uint64_t events; /* events read (LOST_EVENTS records not counted) */
+	uint64_t lost; /* events the kernel lost, from the sequence numbers */
+	uint64_t lost_records; /* LOST_EVENTS records read */
+	uint64_t reads; /* read operations completed */
+	uint64_t empty_reads; /* reads that returned 0 */
+	uint64_t max_batch; /* most events in one read */
+};
+
+int iopf_veventq_new(struct iopf_ctx *ctx, struct iopf_engine *e,
+		     uint32_t viommu_id, const struct iopf_veventq_opts *opts,
+		     struct iopf_veventq **out);
+void iopf_veventq_free(struct iopf_veventq *vq);
+uint32_t iopf_veventq_id(const struct iopf_veventq *vq);
+int iopf_veventq_fd(const struct iopf_veventq *vq);
+void *iopf_veventq_user(const struct iopf_veventq *vq);
+int iopf_veventq_error(const struct iopf_veventq *vq);
+int iopf_veventq_stats(const struct iopf_veventq *vq,
+		       struct iopf_veventq_stats *st);
+int iopf_veventq_pull(struct iopf_veventq *vq, struct iopf_vevent *evs,
+		      unsigned int max);
+
 #ifdef __cplusplus
 }
 #endif

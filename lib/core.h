@@ -125,7 +125,9 @@ struct iopf_queue {
 	bool dirty; /* on e->dirty; guarded by q->lock */
 	bool on_rlist, on_elist;
 	uint32_t rpass; /* e->rpass when it went on rhead */
-	uint32_t fault_id;
+	uint32_t fault_id; /* or the vEVENTQ's id */
+	uint32_t kind; /* QK_FAULT, or QK_VEVENT: a struct iopf_veventq */
+	uint32_t rec_size; /* bytes a record: the engines know no other */
 	int fd; /* the fault fd: read records, write answers */
 	int poll_fd; /* what to wait on: the fault fd, or the backend's */
 	bool hooks; /* the backend stands behind the fd (the mock) */
@@ -205,6 +207,8 @@ struct engine_ops {
  * order, so the key may be early, never late: a queue whose key comes up is
  * expired and keyed again (engine_expire). */
 #define DHEAP_NONE UINT32_MAX
+
+enum { QK_FAULT = 0, QK_VEVENT = 1 };
 struct dheap_ent {
 	uint64_t key;
 	struct iopf_queue *q;
@@ -235,6 +239,9 @@ struct iopf_engine {
 	struct dheap_ent *dheap;
 	uint32_t ndheap, dheap_cap;
 	struct iopf_queue *ehead;
+	/* vEVENTQs with events read and not handed out yet, oldest first */
+	struct iopf_veventq *vready_head, *vready_tail;
+	unsigned int nvready;
 	unsigned int ndeadline; /* queues with a deadline */
 	unsigned int nhandlerless; /* queues without a handler */
 	struct iopf_group *ready_head, *ready_tail;
@@ -358,7 +365,7 @@ IOPF_INLINE struct iopf_queue *rlist_next(struct iopf_engine *e)
  * that another record stream (the vIOMMU event queue) can use the engines. */
 static inline size_t queue_read_len(const struct iopf_queue *q)
 {
-	return (size_t)q->buf_records * FAULT_SIZE;
+	return (size_t)q->buf_records * q->rec_size;
 }
 
 extern const struct engine_ops iopf_engine_plain_ops;
@@ -403,6 +410,17 @@ void queue_expire(struct iopf_queue *q, uint64_t now);
 int64_t queue_next_expiry(struct iopf_queue *q);
 void queue_answer_all_invalid(struct iopf_queue *q);
 void group_release(struct iopf_group *g);
+
+/* veventq.c: a read's result on a vEVENTQ (see queue_read_result). */
+int veventq_read_result(struct iopf_queue *q, ssize_t res);
+/* The next vEVENTQ with events, taken off the engine's list, or NULL. */
+struct iopf_veventq *engine_pop_vready(struct iopf_engine *e);
+/* Calls vq's handler with all its events; they are handed out. */
+int veventq_dispatch(struct iopf_veventq *vq);
+/* Whether vq has a handler. */
+bool veventq_has_handler(const struct iopf_veventq *vq);
+/* queue.c */
+void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q);
 
 /* engine.c */
 /* The deadline heap (engine's thread): q's oldest group expires at key. */

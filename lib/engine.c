@@ -277,7 +277,7 @@ static void engine_expire(struct iopf_engine *e)
 /* Ready groups, less those that died on the list (expired, stale). */
 static unsigned int live(const struct iopf_engine *e)
 {
-	return e->nready - e->ndead;
+	return e->nready - e->ndead + e->nvready;
 }
 
 /* Called from a handler or an answered callback of this engine: its
@@ -501,8 +501,12 @@ IOPF_EXPORT void iopf_engine_free(struct iopf_engine *e)
 {
 	if (!e)
 		return;
-	while (e->queues)
-		iopf_queue_free(e->queues);
+	while (e->queues) {
+		if (e->queues->kind == QK_VEVENT)
+			iopf_veventq_free((struct iopf_veventq *)e->queues);
+		else
+			iopf_queue_free(e->queues);
+	}
 	e->ops->fini(e);
 	close(e->timer_fd);
 	close(e->wake_fd);
@@ -676,6 +680,8 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 		for (struct iopf_group *r = e->ready_head; r; r = r->next)
 			if (!r->q->handler)
 				return -EINVAL;
+	if (e->vready_head && !veventq_has_handler(e->vready_head))
+		return -EINVAL;
 	rc = engine_wait(e, timeout_ms);
 	if (rc < 0)
 		return rc;
@@ -690,6 +696,19 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
 			break;
 		hand_out(g);
 		rc = g->q->handler(g, g->q->user);
+		n++;
+		if (rc < 0)
+			break;
+		rc = n;
+	}
+	/* Then every vEVENTQ's batch, one handler call each: events read in
+	 * the same run as the groups are handed out in the same dispatch. */
+	while (rc >= 0 && e->vready_head) {
+		if (!veventq_has_handler(e->vready_head)) {
+			rc = n ? n : -EINVAL;
+			break;
+		}
+		rc = veventq_dispatch(engine_pop_vready(e));
 		n++;
 		if (rc < 0)
 			break;

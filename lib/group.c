@@ -623,6 +623,8 @@ int queue_read_result(struct iopf_queue *q, ssize_t res)
 	bool polled = q->polled;
 	int rc;
 
+	if (unlikely(q->kind != QK_FAULT))
+		return veventq_read_result(q, res);
 	q->polled = false;
 	q->stats.reads++;
 	if (unlikely(res <= 0 || res % (ssize_t)FAULT_SIZE))

@@ -130,6 +130,8 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	}
 	q->ctx = ctx;
 	q->e = e;
+	q->kind = QK_FAULT;
+	q->rec_size = FAULT_SIZE;
 	q->hooks = ctx->ops->read_prepare != NULL;
 	/* Zeroed: io_uring fills it behind the back of memory checkers
 	 * (valgrind sees no write), which would otherwise take every record
@@ -222,7 +224,7 @@ err_slots:
 	return rc;
 }
 
-static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
+void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
 {
 	struct iopf_queue **pq;
 	struct iopf_group **pg, *last = NULL;
@@ -232,7 +234,7 @@ static void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q)
 			*pq = q->enext;
 			e->nqueues--;
 			e->ndeadline -= q->deadline_ns != 0;
-			e->nhandlerless -= q->handler == NULL;
+			e->nhandlerless -= q->kind == QK_FAULT && !q->handler;
 			break;
 		}
 	}

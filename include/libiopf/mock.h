@@ -29,9 +29,9 @@ struct iopf_mock;
 #define IOPF_MOCK_KERNEL_6_12 612 /* fault_id on nested HWPTs only */
 #define IOPF_MOCK_KERNEL_6_13 613 /* fault_id on paging HWPTs too */
 #define IOPF_MOCK_KERNEL_6_15 615 /* and IOMMU_VEVENTQ_ALLOC exists */
-#define IOPF_MOCK_KERNEL_7_3 703 /* as 6.15 in what the mock models (measured
-				    on 7.3.4); its vEVENTQ objects are
-				    not modelled yet */
+#define IOPF_MOCK_KERNEL_7_3  703 /* as 6.15 in what the mock models (7.3.4) */
+/* vIOMMUs and vDEVICEs exist from 6.13, vEVENTQs from 6.15; they follow 7.3
+ * in every mode that has them. */
 
 struct iopf_mock_opts {
 	uint32_t size; /* sizeof(struct iopf_mock_opts) */
@@ -127,9 +127,31 @@ enum iopf_mock_fd_fault {
 	IOPF_MOCK_FD_CLOSED, /* from now on reads and writes fail: EBADF */
 };
 
+/* fault_id: a fault object, or a vEVENTQ (no WRITE_* rules; READ_SPLIT: a
+ * read returns at most arg records). */
 int iopf_mock_inject_fd(struct iopf_mock *m, uint32_t fault_id,
 			enum iopf_mock_fd_fault what, unsigned int nth,
 			int arg);
+
+/* vIOMMUs, vDEVICEs and vEVENTQs. The emulated IOMMU driver is the kernel's
+ * selftest driver: IOMMU_VIOMMU_TYPE_SELFTEST, and its event type (a u32
+ * virt_id). IOPF_MOCK_VEVENT_MAX: the largest payload iopf_mock_vevent()
+ * takes. */
+#define IOPF_MOCK_VIOMMU_TYPE_SELFTEST	0xdeadbeefu
+#define IOPF_MOCK_VEVENTQ_TYPE_SELFTEST 0xbeefbeefu
+#define IOPF_MOCK_VEVENT_MAX		4096u
+
+/* Raises one vIOMMU event of a vEVENTQ type for a device attached to a nested
+ * HWPT on a vIOMMU (as the selftest's TRIGGER_VEVENT, then
+ * iommufd_viommu_report_event()). data NULL and len 0 with
+ * IOPF_MOCK_VEVENTQ_TYPE_SELFTEST: the selftest's payload, the device's
+ * virt_id. *out_sequence (may be NULL): the number the event took, delivered
+ * or lost. */
+int iopf_mock_vevent(struct iopf_mock *m, uint32_t dev_id, uint32_t type,
+		     const void *data, uint32_t len, uint32_t *out_sequence);
+/* The number the vEVENTQ gives its next event: 0..INT_MAX. */
+int iopf_mock_veventq_set_sequence(struct iopf_mock *m, uint32_t veventq_id,
+				   uint32_t sequence);
 
 #ifdef __cplusplus
 }

@@ -200,8 +200,8 @@ static void mock_group_retire(struct iopf_mock *m, struct mock_fault *f,
  */
 void mock_fault_update_efd(struct mock_fault *f)
 {
-	bool want =
-		f->head || f->split || f->closed || mock_inject_read_armed(f);
+	bool want = f->head || f->split || f->inj.closed ||
+		    mock_inject_read_armed(&f->inj);
 	uint64_t v = 1;
 
 	if (f->efd < 0)
@@ -549,11 +549,16 @@ int mock_read_prepare(void *be, int fault_fd, size_t len, ssize_t *res)
 		return 1;
 	pthread_mutex_lock(&m->lock);
 	f = mock_fault_by_fd(m, fault_fd);
-	if (!f)
+	if (!f) {
+		struct mock_veventq *q = mock_veventq_by_fd(m, fault_fd);
+
+		if (q)
+			skip = mock_veventq_read_prepare(m, q, len, res);
 		goto out;
+	}
 	m->st.reads++;
-	kind = mock_inject_fd_op(f, false, &arg);
-	if (f->closed) {
+	kind = mock_inject_fd_op(&f->inj, false, &arg);
+	if (f->inj.closed) {
 		*res = -EBADF;
 		goto out_efd;
 	}
@@ -686,14 +691,19 @@ ssize_t mock_write_done(void *be, int fault_fd, const void *buf, size_t len,
 	pthread_mutex_lock(&m->lock);
 	f = mock_fault_by_fd(m, fault_fd);
 	if (!f) {
-		rc = res < 0 ? res : -EBADF;
+		struct mock_veventq *q = mock_veventq_by_fd(m, fault_fd);
+
+		if (q)
+			rc = mock_veventq_write_done(m, q, res);
+		else
+			rc = res < 0 ? res : -EBADF;
 		goto out;
 	}
 	m->st.writes++;
 	if (res > 0)
 		mock_drain(f, (size_t)res);
-	kind = mock_inject_fd_op(f, true, &arg);
-	if (f->closed) {
+	kind = mock_inject_fd_op(&f->inj, true, &arg);
+	if (f->inj.closed) {
 		rc = -EBADF;
 	} else if (kind == IOPF_MOCK_WRITE_ERRNO) {
 		rc = -arg;
@@ -726,16 +736,23 @@ int mock_poll_fd(void *be, int fault_fd)
 		return -EBADF;
 	pthread_mutex_lock(&m->lock);
 	f = mock_fault_by_fd(m, fault_fd);
-	fd = f ? f->efd : -EBADF;
+	if (f) {
+		fd = f->efd;
+	} else {
+		struct mock_veventq *q = mock_veventq_by_fd(m, fault_fd);
+
+		fd = q ? mock_veventq_poll_fd(q) : -EBADF;
+	}
 	pthread_mutex_unlock(&m->lock);
 	return fd;
 }
 
 /* iommufd_fault_fops_release(): closing answers nothing; the fd's references
- * (on the object and on the mock) go. */
+ * (on the object and on the mock) go. A vEVENTQ fd goes the same way. */
 void mock_fault_close(void *be, int fault_fd)
 {
 	struct iopf_mock *m = be;
+	struct mock_veventq *q = NULL;
 	struct mock_fault *f = NULL;
 
 	if (m) {
@@ -746,10 +763,15 @@ void mock_fault_close(void *be, int fault_fd)
 			close(f->lib_fd);
 			f->lib_fd = -1;
 			f->obj.users--;
+		} else {
+			/* A vEVENTQ fd: the same, in mock-vevent.c. */
+			q = mock_veventq_by_fd(m, fault_fd);
+			if (q)
+				mock_veventq_close(m, q);
 		}
 		pthread_mutex_unlock(&m->lock);
 	}
-	if (!f) {
+	if (!f && !q) {
 		/* Not one of ours: still the caller's to close. */
 		if (fault_fd >= 0)
 			close(fault_fd);

@@ -80,6 +80,8 @@ IOPF_EXPORT int iopf_mock_inject_fd(struct iopf_mock *m, uint32_t fault_id,
 				    enum iopf_mock_fd_fault what,
 				    unsigned int nth, int arg)
 {
+	struct mock_veventq *q = NULL;
+	struct mock_fdinj *inj = NULL;
 	struct mock_fault *f;
 	int rc = 0;
 
@@ -108,57 +110,71 @@ IOPF_EXPORT int iopf_mock_inject_fd(struct iopf_mock *m, uint32_t fault_id,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&m->lock);
+	/* fault_id names a fault object or a vEVENTQ. */
 	f = (struct mock_fault *)mock_obj_find(m, fault_id, MOCK_OBJ_FAULT);
-	if (!f) {
+	if (f) {
+		inj = &f->inj;
+	} else {
+		q = mock_veventq_find(m, fault_id);
+		if (q)
+			inj = mock_veventq_inj(q);
+	}
+	if (!inj) {
 		rc = -ENOENT;
-	} else if (f->nrules == MOCK_FD_RULES) {
+	} else if (q && (what == IOPF_MOCK_WRITE_SHORT ||
+			 what == IOPF_MOCK_WRITE_ERRNO)) {
+		rc = -EOPNOTSUPP; /* a vEVENTQ fd has no write */
+	} else if (inj->nrules == MOCK_FD_RULES) {
 		rc = -ENOSPC;
 	} else {
-		f->rules[f->nrules++] = (struct mock_rule){
+		inj->rules[inj->nrules++] = (struct mock_rule){
 			.kind = what,
 			.left = nth,
 			.arg = arg,
 		};
 		/* A result due on the next read must be readable. */
-		mock_fault_update_efd(f);
+		if (f)
+			mock_fault_update_efd(f);
+		else
+			mock_veventq_update_efd(q);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
 
 /*
- * Counts one read or write of f's fd. Returns the kind of the rule that
- * fires on it (0: none) with its argument in *arg. FD_CLOSED does not return:
- * it sets f->closed, for this operation and every later one.
+ * Counts one read or write of an fd with the rules inj. Returns the kind of the
+ * rule that fires on it (0: none) with its argument in *arg. FD_CLOSED does not
+ * return: it sets inj->closed, for this operation and every later one.
  */
-uint32_t mock_inject_fd_op(struct mock_fault *f, bool write, int *arg)
+uint32_t mock_inject_fd_op(struct mock_fdinj *inj, bool write, int *arg)
 {
 	uint32_t fired = 0;
 	unsigned int i = 0;
 
-	while (i < f->nrules) {
-		struct mock_rule *r = &f->rules[i];
+	while (i < inj->nrules) {
+		struct mock_rule *r = &inj->rules[i];
 
 		if (!mock_rule_matches(r->kind, write) || --r->left) {
 			i++;
 			continue;
 		}
 		if (r->kind == IOPF_MOCK_FD_CLOSED) {
-			f->closed = true;
+			inj->closed = true;
 		} else if (!fired) {
 			fired = r->kind;
 			*arg = r->arg;
 		}
-		mock_rule_del(f->rules, &f->nrules, i);
+		mock_rule_del(inj->rules, &inj->nrules, i);
 	}
 	return fired;
 }
 
 /* Will the next read get an injected result, groups pending or not? */
-bool mock_inject_read_armed(const struct mock_fault *f)
+bool mock_inject_read_armed(const struct mock_fdinj *inj)
 {
-	for (unsigned int i = 0; i < f->nrules; i++) {
-		const struct mock_rule *r = &f->rules[i];
+	for (unsigned int i = 0; i < inj->nrules; i++) {
+		const struct mock_rule *r = &inj->rules[i];
 
 		if (r->left == 1 && (r->kind == IOPF_MOCK_READ_ZERO ||
 				     r->kind == IOPF_MOCK_READ_ERRNO ||

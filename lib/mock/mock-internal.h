@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The mock kernel's private state, shared by its three files:
+ * The mock kernel's private state, shared by its four files:
  *   mock.c        the instance, object ids, devices, HWPTs, ioctl dispatch
  *   mock-fault.c  fault objects, groups, delivery (read) and answers (write)
+ *   mock-vevent.c vIOMMUs, vDEVICEs, vEVENTQs and their events
  *   mock-inject.c failure injection rules
  *
  * One struct iopf_mock is one emulated iommufd: one object id space, shared by
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libiopf/mock.h>
 
@@ -39,6 +41,9 @@ enum mock_obj_type {
 	MOCK_OBJ_HWPT_PAGING,
 	MOCK_OBJ_HWPT_NESTED,
 	MOCK_OBJ_FAULT,
+	MOCK_OBJ_VIOMMU,
+	MOCK_OBJ_VDEVICE,
+	MOCK_OBJ_VEVENTQ,
 };
 
 /* struct iommufd_object, reduced to what the mock's rules need. */
@@ -55,7 +60,8 @@ struct mock_fault;
 
 struct mock_hwpt {
 	struct mock_obj obj; /* HWPT_PAGING or HWPT_NESTED */
-	struct mock_obj *pt; /* paging: its IOAS; nested: its parent HWPT */
+	struct mock_obj *pt; /* paging: its IOAS; nested: its parent HWPT, or
+				the vIOMMU it was allocated on */
 	struct mock_fault *fault; /* NULL without FAULT_ID_VALID */
 	bool nest_parent;
 };
@@ -63,6 +69,10 @@ struct mock_hwpt {
 struct mock_dev {
 	struct mock_obj obj;
 	struct mock_hwpt *hwpt; /* attached to, or NULL */
+	/* While attached to a nested HWPT on a vIOMMU: the virt_id of its
+	 * vDEVICE there, taken at the attach (the selftest driver's
+	 * mdev->vdev_id). */
+	uint64_t virt_id;
 };
 
 /* A group between trigger and answer (struct iopf_group in the kernel). Its
@@ -95,13 +105,19 @@ struct mock_rule {
 	int arg;
 };
 
+/* The failure injection rules of one fd (a fault's or a vEVENTQ's). */
+struct mock_fdinj {
+	struct mock_rule rules[MOCK_FD_RULES];
+	unsigned int nrules;
+	bool closed; /* IOPF_MOCK_FD_CLOSED fired */
+};
+
 struct mock_fault {
 	struct mock_obj obj;
 	int lib_fd; /* the library's end of the socket pair; -1 once closed */
 	int mock_fd; /* the mock's end */
 	int efd; /* readable while a read would return something */
 	bool efd_set;
-	bool closed; /* IOPF_MOCK_FD_CLOSED fired */
 	struct mock_group *head, *tail; /* pending, oldest first */
 	struct mock_group *split; /* delivered in part (READ_SPLIT) */
 	struct mock_cookie *cookies; /* indexed by cookie; [0] unused */
@@ -112,8 +128,7 @@ struct mock_fault {
 	size_t stage_cap;
 	unsigned char *stage; /* staging buffer, grown up to stage_cap */
 	size_t stage_size;
-	struct mock_rule rules[MOCK_FD_RULES];
-	unsigned int nrules;
+	struct mock_fdinj inj;
 };
 
 /* What iopf_mock_group_info() reports, kept for every group ever triggered:
@@ -190,9 +205,41 @@ ssize_t mock_write_done(void *be, int fault_fd, const void *buf, size_t len,
 			ssize_t res);
 void mock_fault_close(void *be, int fault_fd);
 
+/* mock-vevent.c: vIOMMUs (6.13+), vDEVICEs (6.13+), vEVENTQs (6.15+) */
+int mock_viommu_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
+int mock_vdevice_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
+int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd);
+/* IOMMU_HWPT_ALLOC with pt_id a vIOMMU: the checks of
+ * iommufd_viommu_alloc_hwpt_nested() and the driver's, before the HWPT is
+ * made. */
+int mock_viommu_hwpt_check(struct iopf_mock *m,
+			   const struct iommu_hwpt_alloc *cmd);
+/* iopf_mock_dev_attach() to hwpt: the driver's check and bookkeeping for a
+ * nested HWPT on a vIOMMU (ENOENT without a vDEVICE there). */
+int mock_viommu_attach(struct iopf_mock *m, struct mock_dev *dev,
+		       struct mock_hwpt *hwpt);
+/* The ops->destroy() of the three kinds; the object is out of the table. */
+void mock_vobj_destroy(struct iopf_mock *m, struct mock_obj *obj);
+/* At the mock's teardown: free without following references. */
+void mock_vobj_free(struct mock_obj *obj);
+
+struct mock_veventq;
+struct mock_veventq *mock_veventq_by_fd(struct iopf_mock *m, int fd);
+struct mock_veventq *mock_veventq_find(struct iopf_mock *m, uint32_t id);
+struct mock_fdinj *mock_veventq_inj(struct mock_veventq *q);
+void mock_veventq_update_efd(struct mock_veventq *q);
+/* The backend hooks on a vEVENTQ fd (mock-fault.c's hooks hand over to
+ * these when the fd is not a fault fd); all with m->lock held. */
+int mock_veventq_read_prepare(struct iopf_mock *m, struct mock_veventq *q,
+			      size_t len, ssize_t *res);
+ssize_t mock_veventq_write_done(struct iopf_mock *m, struct mock_veventq *q,
+				ssize_t res);
+int mock_veventq_poll_fd(struct mock_veventq *q);
+void mock_veventq_close(struct iopf_mock *m, struct mock_veventq *q);
+
 /* mock-inject.c */
 int mock_inject_ioctl(struct iopf_mock *m, unsigned int nr);
-uint32_t mock_inject_fd_op(struct mock_fault *f, bool write, int *arg);
-bool mock_inject_read_armed(const struct mock_fault *f);
+uint32_t mock_inject_fd_op(struct mock_fdinj *inj, bool write, int *arg);
+bool mock_inject_read_armed(const struct mock_fdinj *inj);
 
 #endif

@@ -9,7 +9,9 @@
  *
  * Where it differs from the kernel, on purpose:
  *  - only the commands libiopf uses exist (IOMMU_DESTROY, IOAS_ALLOC,
- *    HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC, VEVENTQ_ALLOC); any other,
+ *    HWPT_ALLOC, GET_HW_INFO, FAULT_QUEUE_ALLOC, VIOMMU_ALLOC,
+ *    VDEVICE_ALLOC, VEVENTQ_ALLOC: vIOMMUs and what hangs on them live in
+ *    mock-vevent.c); any other,
  *    IOMMU_IOAS_MAP included, is ENOTTY, and the VFIO compatibility ioctls
  *    are not emulated either;
  *  - devices come from iopf_mock_dev_new() and attach to HWPTs only through
@@ -35,7 +37,6 @@
 
 #define MOCK_HW_CAP_DIRTY_TRACKING (1ull << 0) /* IOMMU_HW_CAP_DIRTY_TRACKING  \
 						*/
-#define MOCK_VEVENTQ_TYPE_DEFAULT 0 /* IOMMU_VEVENTQ_TYPE_DEFAULT */
 
 /* ---- user memory -------------------------------------------------------- */
 
@@ -275,6 +276,11 @@ static void mock_obj_destroy(struct iopf_mock *m, struct mock_obj *obj)
 	case MOCK_OBJ_FAULT:
 		mock_fault_destroy(m, (struct mock_fault *)obj);
 		break;
+	case MOCK_OBJ_VIOMMU:
+	case MOCK_OBJ_VDEVICE:
+	case MOCK_OBJ_VEVENTQ:
+		mock_vobj_destroy(m, obj);
+		break;
 	default:
 		free(obj);
 		break;
@@ -331,6 +337,8 @@ static void mock_teardown(struct iopf_mock *m)
 			continue;
 		if (obj->type == MOCK_OBJ_FAULT)
 			mock_fault_destroy(m, (struct mock_fault *)obj);
+		else if (obj->type >= MOCK_OBJ_VIOMMU)
+			mock_vobj_free(obj);
 		else
 			free(obj);
 	}
@@ -542,6 +550,13 @@ static int mock_hwpt_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
 		if (rc)
 			return rc;
 		type = MOCK_OBJ_HWPT_NESTED;
+	} else if (pt->type == MOCK_OBJ_VIOMMU) {
+		/* A nested HWPT on a vIOMMU (6.13+): it holds the vIOMMU,
+		 * not the vIOMMU's parent HWPT (mock-vevent.c). */
+		rc = mock_viommu_hwpt_check(m, cmd);
+		if (rc)
+			return rc;
+		type = MOCK_OBJ_HWPT_NESTED;
 	} else {
 		return -EINVAL;
 	}
@@ -603,21 +618,6 @@ static int mock_get_hw_info(struct iopf_mock *m, struct mock_ucmd *ucmd)
 	return mock_ucmd_respond(ucmd);
 }
 
-/* iommufd_veventq_alloc() of 6.15: the mock has no vIOMMU objects, so a
- * well-formed request ends at the vIOMMU lookup. */
-static int mock_veventq_alloc(struct iopf_mock *m, struct mock_ucmd *ucmd)
-{
-	struct iommu_veventq_alloc *cmd = ucmd->cmd;
-
-	(void)m;
-	if (cmd->flags || cmd->__reserved ||
-	    cmd->type == MOCK_VEVENTQ_TYPE_DEFAULT)
-		return -EOPNOTSUPP;
-	if (!cmd->veventq_depth)
-		return -EINVAL;
-	return -ENOENT; /* iommufd_get_viommu() */
-}
-
 /* ---- ioctl dispatch: iommufd_fops_ioctl() ------------------------------- */
 
 union mock_ucmd_buffer {
@@ -626,7 +626,9 @@ union mock_ucmd_buffer {
 	struct iommu_hw_info info;
 	struct iommu_hwpt_alloc hwpt;
 	struct iommu_ioas_alloc ioas;
+	struct iommu_vdevice_alloc vdevice;
 	struct iommu_veventq_alloc veventq;
+	struct iommu_viommu_alloc viommu;
 };
 
 struct mock_ioctl_op {
@@ -659,9 +661,15 @@ static const struct mock_ioctl_op mock_ioctl_ops[] = {
 	MOCK_IOCTL_OP(IOMMU_IOAS_ALLOC, mock_ioas_alloc,
 		      struct iommu_ioas_alloc, out_ioas_id,
 		      IOPF_MOCK_KERNEL_6_10),
+	MOCK_IOCTL_OP(IOMMU_VDEVICE_ALLOC, mock_vdevice_alloc,
+		      struct iommu_vdevice_alloc, virt_id,
+		      IOPF_MOCK_KERNEL_6_13),
 	MOCK_IOCTL_OP(IOMMU_VEVENTQ_ALLOC, mock_veventq_alloc,
 		      struct iommu_veventq_alloc, out_veventq_fd,
 		      IOPF_MOCK_KERNEL_6_15),
+	MOCK_IOCTL_OP(IOMMU_VIOMMU_ALLOC, mock_viommu_alloc,
+		      struct iommu_viommu_alloc, out_viommu_id,
+		      IOPF_MOCK_KERNEL_6_13),
 };
 
 static const struct mock_ioctl_op *mock_ioctl_lookup(const struct iopf_mock *m,
@@ -818,6 +826,10 @@ IOPF_EXPORT int iopf_mock_dev_attach(struct iopf_mock *m, uint32_t dev_id,
 	old = dev->hwpt;
 	/* iommufd_device_do_replace(): the same HWPT again changes nothing. */
 	if (old == hwpt)
+		goto out;
+	/* A nested HWPT on a vIOMMU wants the device's vDEVICE there. */
+	rc = mock_viommu_attach(m, dev, hwpt);
+	if (rc)
 		goto out;
 	/* Enabling IOPF for a HWPT with a fault object always works here. */
 	hwpt->obj.users++;
