@@ -288,24 +288,27 @@ static int64_t instr_read(void)
 	return (int64_t)v;
 }
 
-static uint64_t cpu_ns(uint64_t *sys)
+/* User plus system time of every thread of the process, live or gone (the
+ * split between the two is sampled at ticks and means nothing over a short
+ * stretch; their sum is the scheduler's exact runtime). */
+static uint64_t cpu_ns(void)
 {
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_SELF, &ru))
 		return 0;
-	*sys = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull +
-	       (uint64_t)ru.ru_stime.tv_usec * 1000ull;
-	return *sys + (uint64_t)ru.ru_utime.tv_sec * 1000000000ull +
+	return (uint64_t)ru.ru_stime.tv_sec * 1000000000ull +
+	       (uint64_t)ru.ru_stime.tv_usec * 1000ull +
+	       (uint64_t)ru.ru_utime.tv_sec * 1000000000ull +
 	       (uint64_t)ru.ru_utime.tv_usec * 1000ull;
 }
 
 /* Sums of the measured stretches of one pass. */
 struct meas {
 	bool on; /* the measured pass (not the warm-up) */
-	uint64_t cpu, sys;
+	uint64_t cpu;
 	int64_t instr;
-	uint64_t c0, s0;
+	uint64_t c0;
 	int64_t i0;
 };
 
@@ -313,7 +316,7 @@ static void meas_begin(struct meas *m)
 {
 	if (!m->on)
 		return;
-	m->c0 = cpu_ns(&m->s0);
+	m->c0 = cpu_ns();
 	m->i0 = instr_read();
 	if (RUNNING_ON_VALGRIND)
 		CALLGRIND_TOGGLE_COLLECT;
@@ -321,7 +324,7 @@ static void meas_begin(struct meas *m)
 
 static void meas_end(struct meas *m)
 {
-	uint64_t s1, c1;
+	uint64_t c1;
 	int64_t i1;
 
 	if (!m->on)
@@ -329,9 +332,8 @@ static void meas_end(struct meas *m)
 	if (RUNNING_ON_VALGRIND)
 		CALLGRIND_TOGGLE_COLLECT;
 	i1 = instr_read();
-	c1 = cpu_ns(&s1);
+	c1 = cpu_ns();
 	m->cpu += c1 - m->c0;
-	m->sys += s1 - m->s0;
 	if (m->instr >= 0 && m->i0 >= 0 && i1 >= 0)
 		m->instr += i1 - m->i0;
 	else
@@ -462,7 +464,7 @@ struct result {
 	char err[200];
 	uint64_t faults;
 	uint64_t ns;
-	uint64_t cpu_ns, sys_ns;
+	uint64_t cpu_ns;
 	int64_t instr; /* -1: n/a */
 	bool cut; /* stopped at the pass budget */
 	uint64_t allocs;
@@ -1142,7 +1144,6 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	groups = r->done;
 	res->ns = (uint64_t)ns;
 	res->cpu_ns = r->m.cpu;
-	res->sys_ns = r->m.sys;
 	res->instr = r->m.instr;
 	res->faults = groups * cfg.group;
 	res->reads_pf = (double)(rd1 - rd0) / (double)res->faults;
