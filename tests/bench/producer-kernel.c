@@ -25,7 +25,8 @@
 const char bench_prod_tier[] = "kernel";
 const char bench_prod_note[] =
 	"the kernel's mock IOMMU (IOMMU_TEST_OP_TRIGGER_IOPF via kt-helper), "
-	"one-record groups; hand-written loops use plain read(2)/write(2) on their "
+	"one-record groups; hand-written loops use plain read(2)/write(2) on "
+	"their "
 	"own fault fd. Under qemu TCG: absolute times mean nothing, ratios do";
 const unsigned int bench_prod_max_group = 1;
 const uint64_t bench_prod_default_faults = 5000;
@@ -33,6 +34,23 @@ const uint64_t bench_prod_default_faults = 5000;
  * up to 2x there, and the paired ratios need this many to settle (about 35 s
  * of VM time for every scenario). */
 const unsigned int bench_prod_default_reps = 21;
+/* The fault fd. */
+const unsigned int bench_prod_fds_per_queue = 1;
+/* The whole run in the VM, both hosts (--max-seconds): CI runs it on two
+ * kernels; the reps of a family stop where its share would be exceeded. */
+const unsigned int bench_prod_default_max_s = 480;
+
+/*
+ * The mock devices (each with its IOAS and NEST_PARENT HWPT) are made once
+ * and reused: a sparse row needs thousands, and under TCG making one (a
+ * device_add in the kernel) costs milliseconds. Every session is on the same
+ * iommufd, which holds them; what a source makes fresh is its fault queue, its
+ * nested HWPT and the attach, undone when it is freed (the device goes back
+ * to its parent HWPT, as kt_mock_teardown would do first).
+ */
+static int pool_fd = -1;
+static struct kt_mock *pool; /* free devices */
+static unsigned int pool_n, pool_cap;
 
 struct prod_session {
 	int fd;
@@ -58,29 +76,36 @@ int prod_session_new(struct prod_session **out, bool *skip)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->fd = kt_open();
-	if (s->fd < 0) {
-		rc = s->fd;
-		*skip = true;
-		fprintf(stderr, "kernel producer: cannot open /dev/iommu: %s\n",
-			strerror(-rc));
-		free(s);
-		return rc;
+	if (pool_fd < 0) {
+		pool_fd = kt_open();
+		if (pool_fd < 0) {
+			rc = pool_fd;
+			pool_fd = -1;
+			*skip = true;
+			fprintf(stderr,
+				"kernel producer: cannot open /dev/iommu: %s\n",
+				strerror(-rc));
+			free(s);
+			return rc;
+		}
+		/* A kernel without CONFIG_IOMMUFD_TEST cannot make faults:
+		 * skip. */
+		rc = kt_mock_setup(&probe, pool_fd);
+		if (rc) {
+			*skip = true;
+			fprintf(stderr,
+				"kernel producer: no mock IOMMU here: %s\n",
+				strerror(-rc));
+			close(pool_fd);
+			pool_fd = -1;
+			free(s);
+			return rc;
+		}
+		kt_mock_teardown(&probe);
 	}
-	/* A kernel without CONFIG_IOMMUFD_TEST cannot make faults: skip. */
-	rc = kt_mock_setup(&probe, s->fd);
-	if (rc) {
-		*skip = true;
-		fprintf(stderr, "kernel producer: no mock IOMMU here: %s\n",
-			strerror(-rc));
-		close(s->fd);
-		free(s);
-		return rc;
-	}
-	kt_mock_teardown(&probe);
+	s->fd = pool_fd;
 	rc = iopf_ctx_from_fd(s->fd, &s->ctx);
 	if (rc) {
-		close(s->fd);
 		free(s);
 		return rc;
 	}
@@ -93,7 +118,6 @@ void prod_session_free(struct prod_session *s)
 	if (!s)
 		return;
 	iopf_ctx_free(s->ctx);
-	close(s->fd);
 	free(s);
 }
 
@@ -111,10 +135,14 @@ static int src_base(struct prod_session *s, struct prod_src **out)
 		return -ENOMEM;
 	src->s = s;
 	src->ep.fd = -1;
-	rc = kt_mock_setup(&src->m, s->fd);
-	if (rc) {
-		free(src);
-		return rc;
+	if (pool_n) {
+		src->m = pool[--pool_n];
+	} else {
+		rc = kt_mock_setup(&src->m, s->fd);
+		if (rc) {
+			free(src);
+			return rc;
+		}
 	}
 	*out = src;
 	return 0;
@@ -124,7 +152,7 @@ int prod_src_new_lib(struct prod_session *s, struct iopf_engine *e,
 		     const struct iopf_queue_opts *opts, struct prod_src **out,
 		     struct iopf_queue **q)
 {
-	struct iopf_hwpt_args nested = { .size = sizeof(nested) };
+	struct iopf_hwpt_args nested = {.size = sizeof(nested)};
 	struct prod_src *src;
 	void *data;
 	int rc;
@@ -198,19 +226,34 @@ err:
 void prod_src_free(struct prod_src *src)
 {
 	int fd;
+	bool clean = true;
 
 	if (!src)
 		return;
 	fd = src->s->fd;
-	if (src->attached)
-		kt_mock_domain_replace(fd, src->m.stdev_id, src->m.parent_id);
-	if (src->nested)
-		kt_destroy(fd, src->nested);
+	if (src->attached &&
+	    kt_mock_domain_replace(fd, src->m.stdev_id, src->m.parent_id))
+		clean = false;
+	if (src->nested && kt_destroy(fd, src->nested))
+		clean = false;
 	if (src->ep.fd >= 0)
 		close(src->ep.fd);
 	if (src->fault_id)
 		kt_destroy(fd, src->fault_id);
-	kt_mock_teardown(&src->m);
+	/* Back to the pool, unless undoing failed: then it goes. */
+	if (clean && pool_n == pool_cap) {
+		unsigned int cap = pool_cap ? 2 * pool_cap : 64;
+		struct kt_mock *p = realloc(pool, cap * sizeof(*p));
+
+		if (p) {
+			pool = p;
+			pool_cap = cap;
+		}
+	}
+	if (clean && pool_n < pool_cap)
+		pool[pool_n++] = src->m;
+	else
+		kt_mock_teardown(&src->m);
 	free(src);
 }
 
@@ -218,14 +261,14 @@ int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n)
 {
 	if (n != 1)
 		return -EINVAL;
-	return kt_trigger_iopf(src->s->fd, src->m.idev_id, 0,
-			       (uint32_t)(seq & 0x1ff),
-			       IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
-			       (seq & 0xfffffffull) << 12);
+	return kt_trigger_iopf(
+		src->s->fd, src->m.idev_id, 0, (uint32_t)(seq & 0x1ff),
+		IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
+		(seq & 0xfffffffull) << 12);
 }
 
-int prod_session_check(struct prod_session *s, uint64_t want_groups,
-		       char *msg, size_t msglen)
+int prod_session_check(struct prod_session *s, uint64_t want_groups, char *msg,
+		       size_t msglen)
 {
 	/* The kernel keeps no books we can read; the bench counts what the
 	 * kernel took (write results) on both sides. */

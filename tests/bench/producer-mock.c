@@ -26,8 +26,10 @@
 
 const char bench_prod_tier[] = "mock";
 const char bench_prod_note[] =
-	"libiopf's mock kernel (iopf_mock_trigger); hand-written loops call the "
-	"mock's read_prepare/read_done/write_done hooks around their read(2)/write(2) "
+	"libiopf's mock kernel (iopf_mock_trigger); hand-written loops call "
+	"the "
+	"mock's read_prepare/read_done/write_done hooks around their "
+	"read(2)/write(2) "
 	"exactly as the library does, so both sides pay the same mock cost";
 const unsigned int bench_prod_max_group = 256;
 const uint64_t bench_prod_default_faults = 100000;
@@ -37,8 +39,13 @@ const uint64_t bench_prod_default_faults = 100000;
  * saves; the mock's work is in hooks both engines call alike), which 11
  * reps left at 0.97x-1.03x and 31 at 1.01x-1.02x. */
 const unsigned int bench_prod_default_reps = 21;
+/* The mock's fault fd is one end of a socket pair; the other end and an
+ * eventfd (what is polled) are the mock's. */
+const unsigned int bench_prod_fds_per_queue = 3;
+/* No limit on the whole run by default (--max-seconds). */
+const unsigned int bench_prod_default_max_s = 0;
 
-#define DATA_SELFTEST 0xdeadu
+#define DATA_SELFTEST  0xdeadu
 #define SELFTEST_IOTLB 0xbadbeefu
 
 struct prod_session {
@@ -61,7 +68,7 @@ static const uint32_t selftest_data = SELFTEST_IOTLB;
 
 int prod_session_new(struct prod_session **out, bool *skip)
 {
-	struct iopf_mock_opts mo = { .size = sizeof(mo) };
+	struct iopf_mock_opts mo = {.size = sizeof(mo)};
 	struct prod_session *s = calloc(1, sizeof(*s));
 	int rc;
 
@@ -172,8 +179,8 @@ err:
 int prod_src_new_raw(struct prod_session *s, bool nonblock,
 		     struct prod_src **out, struct prod_ep **ep)
 {
-	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
-	struct iommu_hwpt_alloc ha = { .size = sizeof(ha) };
+	struct iommu_fault_alloc fa = {.size = sizeof(fa)};
+	struct iommu_hwpt_alloc ha = {.size = sizeof(ha)};
 	struct iopf_ctx *ctx = s->ctx;
 	struct prod_src *src;
 	int rc, fl;
@@ -265,10 +272,10 @@ int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n)
 				 recs, n, NULL);
 }
 
-int prod_session_check(struct prod_session *s, uint64_t want_groups,
-		       char *msg, size_t msglen)
+int prod_session_check(struct prod_session *s, uint64_t want_groups, char *msg,
+		       size_t msglen)
 {
-	struct iopf_mock_stats st = { .size = sizeof(st) };
+	struct iopf_mock_stats st = {.size = sizeof(st)};
 	int rc = iopf_mock_stats(s->m, &st);
 
 	if (rc) {
@@ -279,19 +286,21 @@ int prod_session_check(struct prod_session *s, uint64_t want_groups,
 	    st.answered_success != want_groups || st.answered_invalid ||
 	    st.bad_unknown || st.bad_duplicate || st.bad_code || st.pending ||
 	    st.outstanding) {
-		snprintf(msg, msglen,
-			 "mock books: triggered %llu (want %llu), success %llu, "
-			 "invalid %llu, bad unknown/duplicate/code %llu/%llu/%llu, "
-			 "pending %llu, outstanding %llu",
-			 (unsigned long long)st.groups_triggered,
-			 (unsigned long long)want_groups,
-			 (unsigned long long)st.answered_success,
-			 (unsigned long long)st.answered_invalid,
-			 (unsigned long long)st.bad_unknown,
-			 (unsigned long long)st.bad_duplicate,
-			 (unsigned long long)st.bad_code,
-			 (unsigned long long)st.pending,
-			 (unsigned long long)st.outstanding);
+		snprintf(
+			msg, msglen,
+			"mock books: triggered %llu (want %llu), success %llu, "
+			"invalid %llu, bad unknown/duplicate/code "
+			"%llu/%llu/%llu, "
+			"pending %llu, outstanding %llu",
+			(unsigned long long)st.groups_triggered,
+			(unsigned long long)want_groups,
+			(unsigned long long)st.answered_success,
+			(unsigned long long)st.answered_invalid,
+			(unsigned long long)st.bad_unknown,
+			(unsigned long long)st.bad_duplicate,
+			(unsigned long long)st.bad_code,
+			(unsigned long long)st.pending,
+			(unsigned long long)st.outstanding);
 		return -EPROTO;
 	}
 	return 0;

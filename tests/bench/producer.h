@@ -31,6 +31,11 @@ extern const unsigned int bench_prod_max_group;
 /* Defaults when run without arguments (the VM runs programs that way). */
 extern const uint64_t bench_prod_default_faults;
 extern const unsigned int bench_prod_default_reps;
+/* Descriptors one fault queue holds (the bench raises RLIMIT_NOFILE for its
+ * largest row: thousands of queues). */
+extern const unsigned int bench_prod_fds_per_queue;
+/* Default of --max-seconds (0: no limit). */
+extern const unsigned int bench_prod_default_max_s;
 
 struct prod_session;
 struct prod_src;
@@ -70,8 +75,8 @@ int prod_trigger(struct prod_src *src, uint64_t seq, unsigned int n);
  * mock's (every group answered SUCCESS exactly once, nothing pending or
  * outstanding, no bad answer). want_groups: groups triggered in the session.
  * Returns 0 or -EPROTO with a message in msg. */
-int prod_session_check(struct prod_session *s, uint64_t want_groups,
-		       char *msg, size_t msglen);
+int prod_session_check(struct prod_session *s, uint64_t want_groups, char *msg,
+		       size_t msglen);
 
 /* The I/O of hand-written loops, through the same backend hooks the library
  * uses on this tier (mock: read_prepare/read_done/write_done; kernel: none).

@@ -2,8 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # tests/bench/smoke.sh <builddir>: runs iopf-bench briefly on the mock tier
-# (--quick: a few thousand faults, one rep) and checks that every contender
-# ran to the end in every scenario and that the JSON lines are well formed.
+# (--quick: a few thousand faults, one rep, sparse rows of 1, 1024 and 4096
+# queues, both hosts; about 10-20 s) and checks that every contender ran to the
+# end in every scenario on the idle and the loaded host, that 4096 queues
+# worked, and that the JSON lines (results and targets) are well formed. The
+# allocation target is reported, not asserted: a quick run's short warm-up can
+# leave growth to the measured pass (16queues at 3000 faults does on the
+# engine of 9dabe2c; at 30000 it does not).
 # It asserts nothing about timing: the numbers of a quick run on a shared
 # machine mean little. tests/all.sh runs it as its `bench` stage.
 set -euo pipefail
@@ -31,38 +36,71 @@ fi
 # contender of every scenario present and ok.
 check_py='
 import json, sys
-need = {"tier", "scenario", "contender", "status"}
-ok_need = {"faults_per_s", "ratio_raw", "allocs_per_fault"}
+need = {"kind", "tier", "host", "scenario", "contender", "status"}
+ok_need = {"faults_per_s", "ns_per_fault", "cpu_ns_per_fault", "instr_per_fault",
+           "ratio_ref", "cpu_ratio_ref", "allocs_per_fault"}
 seen = {}
+targets = {}
 for n, line in enumerate(open(sys.argv[1]), 1):
     o = json.loads(line)
+    if o.get("kind") == "target":
+        for k in ("host", "target", "verdict", "op", "limit"):
+            if k not in o:
+                sys.exit("line %d: target without %s" % (n, k))
+        if o["verdict"] not in ("PASS", "FAIL", "n/a"):
+            sys.exit("line %d: verdict %r" % (n, o["verdict"]))
+        targets.setdefault(o["host"], []).append(o)
+        continue
     missing = need - o.keys()
     if missing:
         sys.exit("line %d: missing %s" % (n, sorted(missing)))
     if o["status"] != "ok":
-        sys.exit("line %d: %s/%s failed: %s" % (n, o["scenario"], o["contender"], o.get("error")))
+        sys.exit("line %d: %s/%s/%s failed: %s" % (n, o["host"], o["scenario"], o["contender"], o.get("error")))
     missing = ok_need - o.keys()
     if o["scenario"] == "pingpong":
         missing |= {"p50_us", "p99_us"} - o.keys()
     if missing:
         sys.exit("line %d: missing %s" % (n, sorted(missing)))
-    if o["tier"] != "mock" or not o["faults_per_s"] > 0:
-        sys.exit("line %d: bad tier or rate" % n)
-    seen.setdefault(o["scenario"], set()).add(o["contender"])
-if set(seen) != {"storm", "steady", "pingpong", "16queues"}:
-    sys.exit("scenarios: %s" % sorted(seen))
-conts = set.union(*seen.values())
-for s, c in seen.items():
-    if c != conts:
-        sys.exit("%s lacks %s" % (s, sorted(conts - c)))
-if not {"per-fault", "qemu-style", "raw-batched", "libiopf-plain", "libiopf-uring"} <= conts:
-    sys.exit("contenders: %s" % sorted(conts))
-print("bench smoke: %d JSON lines, %d scenarios x %d contenders, all ok" % (sum(len(c) for c in seen.values()), len(seen), len(conts)))
+    if o["tier"] != "mock" or not o["faults_per_s"] > 0 or not o["cpu_ns_per_fault"] > 0:
+        sys.exit("line %d: bad tier, rate or CPU time" % n)
+    seen.setdefault((o["host"], o["scenario"]), set()).add(o["contender"])
+hosts = {h for h, _ in seen}
+if hosts != {"idle", "loaded"}:
+    sys.exit("hosts: %s" % sorted(hosts))
+scen = {s for _, s in seen}
+want = {"storm", "steady", "pingpong", "16queues"}
+for k in ("pp", "burst"):
+    want |= {"sparse-%s-%s" % (k, q) for q in ("1", "1024", "4096", "1024x4", "4096x4")}
+if scen != want:
+    sys.exit("scenarios: %s, want %s" % (sorted(scen), sorted(want)))
+lib = {"libiopf-plain", "libiopf-uring", "libiopf-plain-pull", "libiopf-uring-pull"}
+hand = {"per-fault", "qemu-style", "raw-batched"}
+for (h, s), c in seen.items():
+    need_c = set(lib)
+    if s in ("storm", "steady", "pingpong", "16queues") or s.endswith("-1"):
+        need_c |= hand
+    if s == "16queues" or s.startswith("sparse"):
+        need_c.add("raw-epoll")
+    if s.startswith("sparse") and "-4096" in s:
+        need_c -= {"libiopf-plain-pull", "libiopf-uring-pull"}
+    if c != need_c:
+        sys.exit("%s/%s: contenders %s, want %s" % (h, s, sorted(c), sorted(need_c)))
+for h in ("idle", "loaded"):
+    names = " ".join(t["target"] for t in targets.get(h, []))
+    for w in ("sparse-pp", "sparse-burst", "4096 queues work", "storm: best engine",
+              "16queues: libiopf-uring", "pingpong:", "allocations", "instr"):
+        if w not in names:
+            sys.exit("%s: no target line for %r" % (h, w))
+    for t in targets[h]:
+        if t["target"].startswith("sparse: 4096") and t["verdict"] != "PASS":
+            sys.exit("%s: 4096 queues did not work" % h)
+print("bench smoke: %d result lines (%d host x scenario tables), %d target lines, all ok"
+      % (sum(len(c) for c in seen.values()), len(seen), sum(len(t) for t in targets.values())))
 '
 if command -v python3 >/dev/null; then
 	python3 -c "$check_py" "$json" || { echo "bench smoke: bad JSON output" >&2; exit 1; }
 elif command -v jq >/dev/null; then
-	jq -e -s 'length == 28 and all(.status == "ok" and .faults_per_s > 0)' "$json" >/dev/null ||
+	jq -e -s 'map(select(.kind == "result")) | length > 100 and all(.status == "ok" and .faults_per_s > 0)' "$json" >/dev/null ||
 		{ echo "bench smoke: bad JSON output" >&2; exit 1; }
 	echo "bench smoke: JSON ok (jq)"
 else
@@ -70,7 +108,7 @@ else
 	exit 1
 fi
 echo "bench smoke: PASS (checks that every scenario and contender ran and printed sane JSON;" \
-	"one short rep on a shared host judges no target: a \"NOT met\" above is not a failure here;" \
+	"one short rep on a shared host judges no timing target: a FAIL above is not a failure here;" \
 	"targets are judged by full runs, see tests/bench/README.md)"
 
 # The vEVENTQ storm in full on the mock tier (about ten seconds): its table
