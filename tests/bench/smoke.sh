@@ -73,7 +73,7 @@ for k in ("pp", "burst"):
     want |= {"sparse-%s-%s" % (k, q) for q in ("1", "1024", "4096", "1024x4", "4096x4")}
 if scen != want:
     sys.exit("scenarios: %s, want %s" % (sorted(scen), sorted(want)))
-lib = {"libiopf-plain", "libiopf-uring", "libiopf-plain-pull", "libiopf-uring-pull"}
+lib = {"libiopf-plain", "libiopf-uring", "libiopf-plain-pull", "libiopf-uring-pull", "libiopf-uring-async"}
 hand = {"per-fault", "qemu-style", "raw-batched"}
 for (h, s), c in seen.items():
     need_c = set(lib)
