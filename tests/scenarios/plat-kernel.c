@@ -176,6 +176,17 @@ int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a
 	return kt_viommu_type(&a->type);
 }
 
+uint32_t plat_vevent_type(struct plat *p)
+{
+	(void)p;
+	return 0xbeefbeefu; /* IOMMU_VEVENTQ_TYPE_SELFTEST of iommufd_test.h (6.15+) */
+}
+
+int plat_vevent(struct plat *p, uint32_t dev_id)
+{
+	return kt_trigger_vevent(iopf_ctx_fd(p->ctx), dev_id);
+}
+
 int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t grpid,
 		     uint64_t addr, uint32_t perm)
 {

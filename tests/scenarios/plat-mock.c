@@ -218,6 +218,17 @@ int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a
 	return 0;
 }
 
+uint32_t plat_vevent_type(struct plat *p)
+{
+	(void)p;
+	return IOPF_MOCK_VEVENTQ_TYPE_SELFTEST;
+}
+
+int plat_vevent(struct plat *p, uint32_t dev_id)
+{
+	return iopf_mock_vevent(p->mock, dev_id, IOPF_MOCK_VEVENTQ_TYPE_SELFTEST, NULL, 0, NULL);
+}
+
 /* The mock has no reserved PASID (the selftest's IOMMU_TEST_PASID_RESERVED
  * is not modelled). */
 int plat_dev_new_pasid(struct plat *p, uint32_t *dev_id, uint32_t *reserved)

@@ -68,6 +68,15 @@ int plat_fault_pasid(struct plat *p, uint32_t dev_id, uint32_t pasid, uint32_t g
 int plat_viommu_args(struct plat *p, uint32_t dev_id, struct iopf_viommu_args *a);
 
 /*
+ * vIOMMU events: the platform's vEVENTQ type (the kernel selftest driver's,
+ * whose payload is the device's u32 virt_id) and one event of it raised for
+ * dev, which must sit on a nested HWPT on a vIOMMU where it has a vDEVICE
+ * (the mock: iopf_mock_vevent; the kernel: IOMMU_TEST_OP_TRIGGER_VEVENT).
+ */
+uint32_t plat_vevent_type(struct plat *p);
+int plat_vevent(struct plat *p, uint32_t dev_id);
+
+/*
  * PASIDs. plat_dev_new_pasid: a device with PASID support whose own HWPT (its
  * parent, where plat_detach puts it) is PASID-compatible; *reserved is a
  * PASID the platform fails on purpose (to avoid), 0 if none. The other three

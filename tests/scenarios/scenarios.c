@@ -929,6 +929,127 @@ static int sc_viommu(struct env *env)
 	return qdev_free(env, &d, true);
 }
 
+/* Pulls vEVENTQ records until n came (or 5 s passed). */
+static int vpull_n(struct env *env, struct iopf_veventq *vq, struct iopf_vevent *ev,
+		   unsigned int n)
+{
+	unsigned int got = 0;
+	uint64_t end = now_ms() + 5000;
+
+	while (got < n && now_ms() < end) {
+		int rc = iopf_veventq_pull(vq, ev + got, n - got);
+
+		if (rc < 0)
+			return fail(env, "iopf_veventq_pull: %s", strerror(-rc));
+		got += (unsigned int)rc;
+		if (!rc && iopf_engine_wait(env->e, 50) < 0)
+			return fail(env, "iopf_engine_wait");
+	}
+	CHECK(env, got == n, "%u of %u vEVENTQ records", got, n);
+	return 0;
+}
+
+/*
+ * vIOMMU events (6.15+): a vEVENTQ of depth 4 on the device's vIOMMU, the
+ * device on a nested HWPT on the vIOMMU that also reports its faults into the
+ * queue's engine. Ten events before a read: the first four delivered in order
+ * with the device's virt_id as payload, then the LOST_EVENTS record with the
+ * number of the last lost event (9): six lost. The next event (10) comes with
+ * none lost. Then faults and events interleaved on the one engine, all
+ * delivered; teardown in a VMM's order.
+ */
+static int sc_vevent(struct env *env)
+{
+	struct outcomes o = { 0 };
+	struct qdev d = { .o = &o };
+	struct iopf_viommu_args va = { .size = sizeof(va) };
+	struct iopf_veventq_opts vo = { .size = sizeof(vo), .depth = 4 };
+	struct iopf_hwpt_args a = { .size = sizeof(a) };
+	struct iopf_veventq *vq = NULL;
+	struct iopf_vevent ev[8];
+	struct iopf_group *gs[3];
+	uint32_t viommu = 0, vdev = 0, hwpt = 0, virt, v;
+	int k = env->kernel, rc;
+
+	if (qdev_new(env, &d, NULL, NULL))
+		return -1;
+	virt = 0x200 + d.dev;
+	plat_viommu_args(env->p, d.dev, &va);
+	rc = iopf_viommu_alloc(env->ctx, &va, &viommu);
+	if (!rc)
+		rc = iopf_vdevice_alloc(env->ctx, viommu, d.dev, virt, &vdev);
+	vo.type = plat_vevent_type(env->p);
+	if (!rc)
+		rc = iopf_veventq_new(env->ctx, env->e, viommu, &vo, &vq);
+	if (k < 615) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s (%s)", strerror(-rc), iopf_ctx_errmsg(env->ctx));
+		CHECK(env, rc == -ENOSYS, "vEVENTQ setup on %d.%d: %s", k / 100, k % 100, why);
+		if (vdev)
+			iopf_destroy(env->ctx, vdev);
+		if (viommu)
+			iopf_destroy(env->ctx, viommu);
+		if (qdev_free(env, &d, true))
+			return -1;
+		return fail(env, "N/A: %d.%d has no vEVENTQ (6.15): %s", k / 100, k % 100, why);
+	}
+	CHECK(env, !rc, "vIOMMU, vDEVICE, vEVENTQ: %s (%s)", strerror(-rc),
+	      iopf_ctx_errmsg(env->ctx));
+	CHECK(env, !plat_nested_args(env->p, d.dev, &a), "nested args");
+	a.pt_id = viommu;
+	CHECK(env, !iopf_hwpt_alloc(env->ctx, d.q, &a, &hwpt), "nested HWPT on the vIOMMU");
+	CHECK(env, !plat_attach(env->p, d.dev, hwpt), "attach");
+
+	for (unsigned int i = 0; i < 10; i++)
+		CHECK(env, !plat_vevent(env->p, d.dev), "raise event %u", i);
+	if (vpull_n(env, vq, ev, 5))
+		return -1;
+	for (unsigned int i = 0; i < 4; i++) {
+		memcpy(&v, ev[i].data, 4);
+		CHECK(env, !ev[i].flags && ev[i].sequence == i && !ev[i].lost && ev[i].len == 4 &&
+				   v == virt,
+		      "event %u: flags %u seq %u lost %u len %u payload 0x%x", i, ev[i].flags,
+		      ev[i].sequence, ev[i].lost, ev[i].len, v);
+	}
+	CHECK(env, ev[4].flags == IOPF_VEVENT_LOST && ev[4].sequence == 9 && ev[4].lost == 6,
+	      "record 4: flags %u seq %u lost %u, want LOST seq 9, 6 lost", ev[4].flags,
+	      ev[4].sequence, ev[4].lost);
+	CHECK(env, !plat_vevent(env->p, d.dev), "raise");
+	if (vpull_n(env, vq, ev, 1))
+		return -1;
+	CHECK(env, ev[0].sequence == 10 && !ev[0].lost, "event after the loss: seq %u lost %u",
+	      ev[0].sequence, ev[0].lost);
+
+	/* Faults and events together on the one engine. */
+	for (unsigned int i = 0; i < 3; i++) {
+		CHECK(env, !plat_fault(env->p, d.dev, 40 + i, 0x500000ull + (i << 12),
+				       IOPF_PERM_READ, 1),
+		      "fault");
+		CHECK(env, !plat_vevent(env->p, d.dev), "raise");
+	}
+	if (pull_n(env, gs, 3) || vpull_n(env, vq, ev, 3))
+		return -1;
+	for (unsigned int i = 0; i < 3; i++) {
+		CHECK(env, ev[i].sequence == 11 + i && !ev[i].lost, "mixed event %u: seq %u",
+		      i, ev[i].sequence);
+		CHECK(env, !iopf_group_respond(gs[i], IOPF_RESP_SUCCESS), "respond");
+	}
+	CHECK(env, !iopf_engine_flush(env->e), "flush");
+	CHECK(env, o.ok == 3, "answers taken: %u of 3", o.ok);
+
+	/* The vIOMMU is busy while its queue and vDEVICE are there. */
+	CHECK(env, iopf_destroy(env->ctx, viommu) == -EBUSY, "a busy vIOMMU destroyed");
+	CHECK(env, !plat_detach(env->p, d.dev), "detach");
+	CHECK(env, plat_vevent(env->p, d.dev) == -ENOENT, "an event off the vIOMMU");
+	CHECK(env, !iopf_destroy(env->ctx, hwpt), "destroy the nested HWPT");
+	iopf_veventq_free(vq);
+	CHECK(env, !iopf_destroy(env->ctx, vdev), "destroy the vDEVICE");
+	CHECK(env, !iopf_destroy(env->ctx, viommu), "destroy the vIOMMU");
+	CHECK(env, !plat_attach(env->p, d.dev, d.hwpt), "attach back");
+	return qdev_free(env, &d, true);
+}
+
 /*
  * PASID-tagged faults through the RID's nested HWPT. The selftest driver has
  * a user-managed PASID table (user_pasid_table): the iommu core sends the
@@ -1233,7 +1354,7 @@ static const struct {
 	{ "reuse", sc_reuse },	     { "callback", sc_callback },
 	{ "grow", sc_grow },	     { "multi-record", sc_multi },
 	{ "viommu", sc_viommu },     { "pasid", sc_pasid },
-	{ "pasid-attach", sc_pasid_attach },
+	{ "pasid-attach", sc_pasid_attach }, { "vevent", sc_vevent },
 };
 
 /*
@@ -1270,6 +1391,7 @@ static const struct {
 	{ "pasid", "PASS", "PASS", NULL, NULL },
 	/* 6.12: no IOMMU_HWPT_ALLOC_PASID. */
 	{ "pasid-attach", "N/A", "PASS", NULL, NULL },
+	{ "vevent", "N/A", "PASS", NULL, NULL },
 };
 
 static const char *expected_outcome(const char *name, int kernel, bool stock)
