@@ -421,6 +421,9 @@ int veventq_dispatch(struct iopf_veventq *vq);
 bool veventq_has_handler(const struct iopf_veventq *vq);
 /* queue.c */
 void engine_unlink_queue(struct iopf_engine *e, struct iopf_queue *q);
+int queue_join_engine(struct iopf_queue *q, const char *what);
+/* Closes a queue's fd through the backend (the mock's hook), or close(2). */
+void queue_fd_close(struct iopf_ctx *ctx, int fd);
 
 /* engine.c */
 /* The deadline heap (engine's thread): q's oldest group expires at key. */

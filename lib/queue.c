@@ -62,12 +62,61 @@ ssize_t q_write_hooked(struct iopf_queue *q, const void *buf, size_t len)
 
 /* ---- queues ------------------------------------------------------------ */
 
-static void fault_fd_close(struct iopf_ctx *ctx, int fd)
+void queue_fd_close(struct iopf_ctx *ctx, int fd)
 {
 	if (ctx->ops->fault_close)
 		ctx->ops->fault_close(ctx->be, fd);
 	else
 		close(fd);
+}
+
+/*
+ * A queue whose fd was just made (a fault fd, or a vEVENTQ's, `what` says)
+ * joins its engine: O_NONBLOCK on the fd, the fd to wait on, room in the
+ * deadline heap, the engine's own registration, and the engine's lists.
+ * Returns 0, or -errno with the context's message set.
+ */
+int queue_join_engine(struct iopf_queue *q, const char *what)
+{
+	struct iopf_ctx *ctx = q->ctx;
+	struct iopf_engine *e = q->e;
+	int rc, fl;
+
+	/*
+	 * The fault file ignores O_NONBLOCK in its own read (it never blocks),
+	 * and so does the vEVENTQ file, but io_uring looks at it: with the
+	 * flag, io_file_get_flags() (6.12 io_uring/rw.c) treats the file as
+	 * nowait-capable and runs READ and WRITE inline instead of handing
+	 * every one to an io-wq worker.
+	 */
+	fl = fcntl(q->fd, F_GETFL);
+	if (fl < 0 || fcntl(q->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return ctx_fail(ctx, -errno,
+				"cannot set O_NONBLOCK on the %s fd", what);
+	q->poll_fd = q->fd;
+	if (ctx->ops->poll_fd) {
+		q->poll_fd = ctx->ops->poll_fd(ctx->be, q->fd);
+		if (q->poll_fd < 0)
+			return q->poll_fd;
+	}
+	q->readable = true;
+	q->dheap_idx = DHEAP_NONE;
+	rc = q->deadline_ns ? engine_reserve_deadline(e) : 0;
+	if (!rc)
+		rc = e->ops->add_queue(e, q);
+	if (rc)
+		return ctx_fail(ctx, rc,
+				"cannot add the %s queue to the engine: %s",
+				what, strerror(-rc));
+	q->enext = e->queues;
+	e->queues = q;
+	e->nqueues++;
+	e->ndeadline += q->deadline_ns != 0;
+	e->nhandlerless += q->kind == QK_FAULT && !q->handler;
+	/* Its first run reads it (plain) or arms its first READ (io_uring). */
+	engine_want_read(e, q);
+	ctx_get(ctx);
+	return 0;
 }
 
 static int queue_opts(struct iopf_queue *q, const struct iopf_queue_opts *in)
@@ -111,7 +160,7 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	struct iommu_fault_alloc cmd = {.size = sizeof(cmd)};
 	struct iommu_destroy d = {.size = sizeof(d)};
 	struct iopf_queue *q;
-	int rc, fl;
+	int rc;
 
 	if (!out)
 		return -EINVAL;
@@ -164,57 +213,14 @@ IOPF_EXPORT int iopf_queue_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	q->fault_id = cmd.out_fault_id;
 	q->fd = (int)cmd.out_fault_fd;
 
-	/*
-	 * The fault file ignores O_NONBLOCK in its own read (it never blocks),
-	 * but io_uring looks at it: with the flag, io_file_get_flags() (6.12
-	 * io_uring/rw.c) treats the file as nowait-capable and runs READ and
-	 * WRITE inline instead of handing every one to an io-wq worker.
-	 */
-	fl = fcntl(q->fd, F_GETFL);
-	if (fl < 0 || fcntl(q->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		rc = ctx_fail(ctx, -errno,
-			      "cannot set O_NONBLOCK on the fault fd");
+	rc = queue_join_engine(q, "fault");
+	if (rc)
 		goto err_fault;
-	}
-	q->poll_fd = q->fd;
-	if (ctx->ops->poll_fd) {
-		q->poll_fd = ctx->ops->poll_fd(ctx->be, q->fd);
-		if (q->poll_fd < 0) {
-			rc = q->poll_fd;
-			goto err_fault;
-		}
-	}
-	q->readable = true;
-	q->dheap_idx = DHEAP_NONE;
-	if (q->deadline_ns) {
-		rc = engine_reserve_deadline(e);
-		if (rc) {
-			ctx_fail(ctx, rc,
-				 "cannot add the queue to the engine: %s",
-				 strerror(-rc));
-			goto err_fault;
-		}
-	}
-
-	rc = e->ops->add_queue(e, q);
-	if (rc) {
-		ctx_fail(ctx, rc, "cannot add the queue to the engine: %s",
-			 strerror(-rc));
-		goto err_fault;
-	}
-	q->enext = e->queues;
-	e->queues = q;
-	e->nqueues++;
-	e->ndeadline += q->deadline_ns != 0;
-	e->nhandlerless += q->handler == NULL;
-	/* Its first run reads it (plain) or arms its first READ (io_uring). */
-	engine_want_read(e, q);
-	ctx_get(ctx);
 	*out = q;
 	return 0;
 
 err_fault:
-	fault_fd_close(ctx, q->fd);
+	queue_fd_close(ctx, q->fd);
 	d.id = q->fault_id;
 	ctx_ioctl(ctx, IOMMU_DESTROY, &d);
 err_slots:
@@ -275,7 +281,7 @@ IOPF_EXPORT void iopf_queue_free(struct iopf_queue *q)
 	queue_answer_all_invalid(q);
 	queue_write_sync(q);
 	engine_forget_queue(e, q);
-	fault_fd_close(q->ctx, q->fd);
+	queue_fd_close(q->ctx, q->fd);
 	ctx_destroy_fault(q->ctx, q->fault_id);
 	queue_slots_fini(q);
 	free(q->buf);

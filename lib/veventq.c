@@ -228,14 +228,6 @@ static void vq_mem_free(struct iopf_veventq *vq)
 	free(vq);
 }
 
-static void vq_fd_close(struct iopf_ctx *ctx, int fd)
-{
-	if (ctx->ops->fault_close)
-		ctx->ops->fault_close(ctx->be, fd);
-	else
-		close(fd);
-}
-
 IOPF_EXPORT int iopf_veventq_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 				 uint32_t viommu_id,
 				 const struct iopf_veventq_opts *opts,
@@ -246,7 +238,7 @@ IOPF_EXPORT int iopf_veventq_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	struct iopf_veventq_opts o;
 	struct iopf_veventq *vq;
 	struct iopf_queue *q;
-	int rc, fl;
+	int rc;
 
 	if (!out)
 		return -EINVAL;
@@ -301,38 +293,13 @@ IOPF_EXPORT int iopf_veventq_new(struct iopf_ctx *ctx, struct iopf_engine *e,
 	}
 	q->fault_id = cmd.out_veventq_id;
 	q->fd = (int)cmd.out_veventq_fd;
-	/* As for fault fds (iopf_queue_new): io_uring runs READs inline on a
-	 * file marked O_NONBLOCK; the vEVENTQ's read never blocks. */
-	fl = fcntl(q->fd, F_GETFL);
-	if (fl < 0 || fcntl(q->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		rc = ctx_fail(ctx, -errno,
-			      "cannot set O_NONBLOCK on the vEVENTQ fd");
+	rc = queue_join_engine(q, "vEVENTQ");
+	if (rc)
 		goto err;
-	}
-	q->poll_fd = q->fd;
-	if (ctx->ops->poll_fd) {
-		q->poll_fd = ctx->ops->poll_fd(ctx->be, q->fd);
-		if (q->poll_fd < 0) {
-			rc = q->poll_fd;
-			goto err;
-		}
-	}
-	q->readable = true;
-	rc = e->ops->add_queue(e, q);
-	if (rc) {
-		ctx_fail(ctx, rc, "cannot add the vEVENTQ to the engine: %s",
-			 strerror(-rc));
-		goto err;
-	}
-	q->enext = e->queues;
-	e->queues = q;
-	e->nqueues++;
-	engine_want_read(e, q);
-	ctx_get(ctx);
 	*out = vq;
 	return 0;
 err:
-	vq_fd_close(ctx, q->fd);
+	queue_fd_close(ctx, q->fd);
 	d.id = q->fault_id;
 	ctx_ioctl(ctx, IOMMU_DESTROY, &d);
 	vq_mem_free(vq);
@@ -356,7 +323,7 @@ IOPF_EXPORT void iopf_veventq_free(struct iopf_veventq *vq)
 	engine_unlink_queue(e, q);
 	vready_del(e, vq);
 	engine_forget_queue(e, q);
-	vq_fd_close(q->ctx, q->fd);
+	queue_fd_close(q->ctx, q->fd);
 	ctx_destroy_fault(q->ctx, q->fault_id);
 	ctx_put(q->ctx);
 	vq_mem_free(vq);
