@@ -26,6 +26,13 @@
  * queue's operations stay inline: there the worker's wake-up would only add
  * latency.
  *
+ * A run with work for one queue only, of however many (one active PASID of a
+ * guest's hundreds), treats it as a lone queue (solo_sync, lone_queue): its
+ * answers go out with write(2) and its records come in with read(2) while
+ * reads find them; the ring keeps the waiting, its idle queues' POLLs stay
+ * armed. Measured (tests/bench, sparse rows): through the ring, a round trip
+ * on one queue of 1024 cost 1.3x-2.3x that of a lone queue under qemu.
+ *
  * Backends with hooks (the mock) must see each read before it happens, so
  * there the POLL is not linked: its completion lets the next run prepare and
  * submit the READ.
@@ -390,6 +397,31 @@ static void solo_sync(struct iopf_engine *e, struct iopf_queue *q)
 }
 
 /*
+ * The only queue this run has work for (on the dirty stack, taken as dirty,
+ * or on the list to read), if there is just one and it has nothing in
+ * flight; else NULL. Idle queues with their POLL armed are not looked at:
+ * with one fault queue of many active (a PASID of a guest using SVA), a round
+ * trip costs what it costs a lone queue (a read(2) and a write(2), no
+ * io_uring_enter), not the ring's extra work.
+ */
+static struct iopf_queue *lone_queue(struct iopf_engine *e,
+				     struct iopf_queue *dirty)
+{
+	struct iopf_queue *q = dirty, *r = e->rhead.rnext;
+
+	if (dirty && dirty->dnext)
+		return NULL;
+	if (r != &e->rhead) {
+		if (r->rnext != &e->rhead || (q && q != r))
+			return NULL;
+		q = r;
+	}
+	if (!q || q->inflight || q->error)
+		return NULL;
+	return q;
+}
+
+/*
  * Whether q has a WRITE or a READ (not one behind a POLL) to submit now. Not
  * with a backend whose hooks do the work in user space (the mock: its fd is
  * a socket, whose reads cost nothing worth spreading).
@@ -521,7 +553,20 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 			}
 		} else {
 			struct iopf_queue *dirty = engine_take_dirty(e);
+			struct iopf_queue *q = lone_queue(e, dirty);
 
+			/* One queue with work and nothing in flight: as a
+			 * lone queue (solo_sync), whatever idle queues wait
+			 * in the ring. */
+			if (q) {
+				if (dirty)
+					queue_claim(q);
+				solo_sync(e, q);
+				if (dirty && queue_has_answers(q))
+					queue_mark_dirty(q);
+				if (dirty)
+					dirty = engine_take_dirty(e);
+			}
 			u->async = run_async(e, dirty);
 			prep_all(e, u, dirty);
 		}
@@ -593,16 +638,45 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
 }
 
 /* A lone queue with nothing in flight writes its answers with write(2)
- * (see solo_sync), unless the caller polls the ring fd: a dispatch then
- * arms the next READ with them. */
+ * (see solo_sync), and so does the only queue of many with answers (see
+ * lone_queue), unless the caller polls the ring fd: a dispatch then arms the
+ * next READ with them. */
 static bool uring_flush(struct iopf_engine *e, int *rc)
 {
-	struct iopf_queue *q = e->queues;
+	struct iopf_queue *q = e->queues, *next;
+	bool all = true;
 
-	if (e->nqueues != 1 || q->inflight || e->fd_exported)
+	if (e->fd_exported)
 		return false;
-	*rc = queue_write_sync(q);
-	return true;
+	if (e->nqueues == 1) {
+		if (q->inflight)
+			return false;
+		*rc = queue_write_sync(q);
+		return true;
+	}
+	/* Likewise the only queue with answers, if nothing of it is in
+	 * flight (see lone_queue); with more, the ring writes them all. A
+	 * queue another thread marked meanwhile is written the same way, or,
+	 * with something in flight, left marked for the ring. */
+	q = atomic_load_explicit(&e->dirty, memory_order_acquire);
+	if (!q || q->dnext || q->inflight)
+		return false;
+	*rc = 0;
+	for (q = engine_take_dirty(e); q; q = next) {
+		next = q->dnext;
+		queue_claim(q);
+		if (!q->inflight && queue_has_answers(q)) {
+			int r = queue_write_sync(q);
+
+			if (r && !*rc)
+				*rc = r;
+		}
+		if (queue_has_answers(q)) {
+			queue_mark_dirty(q);
+			all = all && !q->inflight;
+		}
+	}
+	return all;
 }
 
 const struct engine_ops iopf_engine_uring_ops = {

@@ -34,7 +34,7 @@
 #define MOCK_GROUP_ORDERS 17 /* free lists for 1 << 0 .. 1 << 16 records */
 
 #define MOCK_IOCTL_RULES 32
-#define MOCK_FD_RULES	 16
+#define MOCK_FD_RULES	 64
 
 enum mock_obj_type {
 	MOCK_OBJ_IOAS = 1,

@@ -230,6 +230,109 @@ static void one_active_among_many(void **state)
 }
 
 /*
+ * The io_uring engine treats a run with work for one queue of many as a lone
+ * queue's (read(2), write(2), see lone_queue in engine-uring.c); the plain
+ * engine reads such a queue first. Each phase here must leave every group
+ * answered exactly once, the idle queues' waits armed:
+ * 1. one queue active round after round;
+ * 2. two at once (both marked: the ring writes them);
+ * 3. one answered and not flushed while a group comes on another (one queue
+ *    to write, another to read: not lone);
+ * 4. two answers on one queue whose write takes one (the rest stays marked
+ *    and goes with the next flush);
+ * 5. an answer from another thread beside the engine's own (two queues
+ *    marked from two threads);
+ * 6. after all that, a fault on a queue idle from the start is found.
+ */
+static void lone_among_many(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[4];
+	uint64_t gid[4], total = 0;
+	struct answer_job job = {.g = g + 1, .n = 1};
+	pthread_t t;
+	void *res;
+
+	fx_init(f, NULL);
+	add_queues(f, NQ, NULL);
+	for (unsigned int r = 0; r < 40; r++) {
+		gid[0] = fx_trigger(f, 7, r, 1, 0x1000);
+		assert_int_equal(fx_pull(f, g, 1, 5000), 1);
+		assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+		assert_int_equal(iopf_engine_flush(f->e), 0);
+		assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
+		total++;
+	}
+	for (unsigned int r = 0; r < 10; r++) {
+		gid[0] = fx_trigger(f, 7, 100 + r, 1, 0x1000);
+		gid[1] = fx_trigger(f, 150, 100 + r, 2, 0x2000);
+		assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+		assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+		assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
+		total += 2;
+		assert_int_equal(fx_flush_until(f, total, 5000), total);
+		assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
+		assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+	}
+	for (unsigned int r = 0; r < 10; r++) {
+		gid[0] = fx_trigger(f, 7, 200 + r, 1, 0x1000);
+		assert_int_equal(fx_pull(f, g, 1, 5000), 1);
+		assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+		gid[1] = fx_trigger(f, 150, 200 + r, 1, 0x2000);
+		assert_int_equal(fx_pull(f, g + 1, 1, 5000), 1);
+		assert_ptr_equal(iopf_group_queue(g[1]), f->qs[150].q);
+		assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
+		total += 2;
+		assert_int_equal(fx_flush_until(f, total, 5000), total);
+		assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
+		assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+	}
+	gid[0] = fx_trigger(f, 7, 300, 1, 0x1000);
+	gid[1] = fx_trigger(f, 7, 301, 1, 0x3000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+	assert_int_equal(iopf_mock_inject_fd(f->m, f->qs[7].fault_id,
+					     IOPF_MOCK_WRITE_SHORT, 1, 1),
+			 0);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
+	total += 2;
+	assert_int_equal(fx_flush_until(f, total, 5000), total);
+	assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+
+	gid[0] = fx_trigger(f, 7, 400, 1, 0x1000);
+	gid[1] = fx_trigger(f, 99, 400, 1, 0x1000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+	if (iopf_group_queue(g[0]) != f->qs[7].q) {
+		struct iopf_group *x = g[0];
+		uint64_t y = gid[0];
+
+		g[0] = g[1];
+		g[1] = x;
+		gid[0] = gid[1];
+		gid[1] = y;
+	}
+	assert_int_equal(pthread_create(&t, NULL, answer_thread, &job), 0);
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(pthread_join(t, &res), 0);
+	assert_null(res);
+	total += 2;
+	assert_int_equal(fx_flush_until(f, total, 5000), total);
+	assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered_once(f, gid[1], IOPF_RESP_INVALID);
+
+	gid[2] = fx_trigger(f, NQ - 1, 500, 3, 0x1000);
+	assert_int_equal(fx_pull(f, g + 2, 1, 5000), 1);
+	assert_ptr_equal(iopf_group_queue(g[2]), f->qs[NQ - 1].q);
+	assert_int_equal(iopf_group_respond(g[2], IOPF_RESP_SUCCESS), 0);
+	total++;
+	assert_int_equal(fx_flush_until(f, total, 5000), total);
+	assert_answered_once(f, gid[2], IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_mstats(f).pending, 0);
+	assert_int_equal(fx_mstats(f).outstanding, 0);
+}
+
+/*
  * 100 queues with deadlines of 20 to 110 ms, two groups each, pulled. The
  * oldest group of every other queue is answered at once, so that queue's key
  * in the heap is early; the rest are left. Every left group is answered
@@ -339,6 +442,7 @@ int main(void)
 		FX_BOTH(free_queue_while_dirty),
 		FX_BOTH(readable_never_forgotten),
 		FX_BOTH(one_active_among_many),
+		FX_BOTH(lone_among_many),
 		FX_BOTH(deadlines_many_queues),
 		FX_BOTH(deadlines_on_ready_list),
 	};
