@@ -748,6 +748,11 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 	 * answered callback may not (the run is walking completions). */
 	if (e->in_run)
 		return -EBUSY;
+	/* Nothing to write or wait for, no deadline to check, no error to
+	 * report: what a flush after a dispatch finds (its handlers' answers
+	 * went out with it). */
+	if (!e->ndeadline && !e->ehead && !engine_has_answers(e))
+		return 0;
 	/* Nothing in flight to wait for, no deadline to check first: the
 	 * engine's flush op writes everything (or says why not). */
 	if (!e->ndeadline && engine_flush_op(e, &rc)) {

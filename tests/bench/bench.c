@@ -734,29 +734,25 @@ static void lib_count(struct run *r)
 }
 
 /* Everything received and answered: flush until the kernel took it all
- * (io_uring's WRITE completes when its CQE is reaped). */
+ * (io_uring's WRITE completes when its CQE is reaped). A flush that returns 0
+ * has left no answer queued or in flight: each was taken, or refused (see
+ * iopf_engine_flush(3)). Refusals are counted by the queues and checked once a
+ * pass (lib_check), as a VMM would read its counters: not once a fault,
+ * which a hand loop, knowing from write()'s return, does not pay for either.
+ */
 static int lib_flush(struct run *r, uint64_t want)
 {
 	uint64_t deadline = 0;
 
-	/* A hand loop knows from write()'s return that the kernel took its
-	 * answers; the library's caller reads the counters, and flushes only
-	 * while they are short. A dispatch wrote its answers already (the
-	 * plain engine's have been taken when it returns); answers given to
-	 * pulled groups wait for the next run, so the pull loop flushes first.
-	 */
-	if (r->c->api == API_DISPATCH)
-		lib_count(r);
-	for (unsigned int spins = 0; r->answered < want; spins++) {
+	(void)want;
+	for (unsigned int spins = 0;; spins++) {
 		int rc = iopf_engine_flush(r->e);
 
-		if (rc < 0)
+		if (!rc)
+			break;
+		if (rc != -EAGAIN)
 			return fail(r, rc, "iopf_engine_flush: %s",
 				    strerror(-rc));
-		lib_count(r);
-		if (r->refused)
-			return fail(r, -EIO, "%" PRIu64 " answers refused",
-				    r->refused);
 		if ((spins & 1023) == 1023) {
 			if (!deadline)
 				deadline = now_ns() + (uint64_t)cfg.timeout_ms *
@@ -767,6 +763,23 @@ static int lib_flush(struct run *r, uint64_t want)
 					    cfg.timeout_ms);
 		}
 	}
+	r->answered = r->received;
+	return 0;
+}
+
+/* At the end of a pass: the queues' counters say the kernel took every
+ * answer the library's contender gave, none refused. */
+static int lib_check(struct run *r)
+{
+	uint64_t received = r->received;
+
+	lib_count(r);
+	if (r->refused)
+		return fail(r, -EIO, "%" PRIu64 " answers refused", r->refused);
+	if (r->answered != received)
+		return fail(r, -EIO,
+			    "the kernel took %" PRIu64 " answers of %" PRIu64,
+			    r->answered, received);
 	return 0;
 }
 
@@ -923,18 +936,26 @@ static int64_t sc_pingpong(struct run *r, uint64_t groups, uint64_t *lat)
 
 static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
 {
+	int64_t ns = -EINVAL;
+	int rc;
+
 	r->done = groups; /* unless the budget cuts the pass */
 	r->deadline =
 		cfg.pass_ms ? now_ns() + (uint64_t)cfg.pass_ms * 1000000ull : 0;
 	switch (r->row->kind) {
 	case K_STORM:
-		return sc_storm(r, groups);
+		ns = sc_storm(r, groups);
+		break;
 	case K_STEADY:
-		return sc_steady(r, groups);
+		ns = sc_steady(r, groups);
+		break;
 	case K_PINGPONG:
-		return sc_pingpong(r, groups, lat);
+		ns = sc_pingpong(r, groups, lat);
+		break;
 	}
-	return -EINVAL;
+	if (ns >= 0 && r->c->kind == C_LIB && (rc = lib_check(r)))
+		return rc;
+	return ns;
 }
 
 static void run_teardown(struct run *r)
