@@ -244,6 +244,17 @@ static void one_active_among_many(void **state)
  *    marked from two threads);
  * 6. after all that, a fault on a queue idle from the start is found.
  */
+/* Flushes until the mock saw *total + n answers, and checks that the n
+ * groups of gid[] were each answered SUCCESS once. */
+static void flush_answered(struct fx *f, uint64_t *total, const uint64_t *gid,
+			   unsigned int n)
+{
+	*total += n;
+	assert_int_equal(fx_flush_until(f, *total, 5000), *total);
+	for (unsigned int i = 0; i < n; i++)
+		assert_answered_once(f, gid[i], IOPF_RESP_SUCCESS);
+}
+
 static void lone_among_many(void **state)
 {
 	struct fx *f = *state;
@@ -269,10 +280,7 @@ static void lone_among_many(void **state)
 		assert_int_equal(fx_pull(f, g, 2, 5000), 2);
 		assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
 		assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
-		total += 2;
-		assert_int_equal(fx_flush_until(f, total, 5000), total);
-		assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
-		assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+		flush_answered(f, &total, gid, 2);
 	}
 	for (unsigned int r = 0; r < 10; r++) {
 		gid[0] = fx_trigger(f, 7, 200 + r, 1, 0x1000);
@@ -282,10 +290,7 @@ static void lone_among_many(void **state)
 		assert_int_equal(fx_pull(f, g + 1, 1, 5000), 1);
 		assert_ptr_equal(iopf_group_queue(g[1]), f->qs[150].q);
 		assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
-		total += 2;
-		assert_int_equal(fx_flush_until(f, total, 5000), total);
-		assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
-		assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+		flush_answered(f, &total, gid, 2);
 	}
 	gid[0] = fx_trigger(f, 7, 300, 1, 0x1000);
 	gid[1] = fx_trigger(f, 7, 301, 1, 0x3000);
@@ -295,10 +300,7 @@ static void lone_among_many(void **state)
 			 0);
 	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
 	assert_int_equal(iopf_group_respond(g[1], IOPF_RESP_SUCCESS), 0);
-	total += 2;
-	assert_int_equal(fx_flush_until(f, total, 5000), total);
-	assert_answered_once(f, gid[0], IOPF_RESP_SUCCESS);
-	assert_answered_once(f, gid[1], IOPF_RESP_SUCCESS);
+	flush_answered(f, &total, gid, 2);
 
 	gid[0] = fx_trigger(f, 7, 400, 1, 0x1000);
 	gid[1] = fx_trigger(f, 99, 400, 1, 0x1000);
@@ -325,9 +327,7 @@ static void lone_among_many(void **state)
 	assert_int_equal(fx_pull(f, g + 2, 1, 5000), 1);
 	assert_ptr_equal(iopf_group_queue(g[2]), f->qs[NQ - 1].q);
 	assert_int_equal(iopf_group_respond(g[2], IOPF_RESP_SUCCESS), 0);
-	total++;
-	assert_int_equal(fx_flush_until(f, total, 5000), total);
-	assert_answered_once(f, gid[2], IOPF_RESP_SUCCESS);
+	flush_answered(f, &total, gid + 2, 1);
 	assert_int_equal(fx_mstats(f).pending, 0);
 	assert_int_equal(fx_mstats(f).outstanding, 0);
 }
