@@ -406,6 +406,11 @@ void queue_claim(struct iopf_queue *q);
 void queue_mark_dirty(struct iopf_queue *q);
 void queue_answers_done(struct iopf_queue *q, ssize_t res);
 int queue_write_sync(struct iopf_queue *q);
+/* Writes with write(2) the answers of every queue of a dirty stack taken
+ * whole (engine_take_dirty) that has nothing in flight; a queue left with
+ * answers is marked again. Returns the first error; *busy (may be NULL) is
+ * set when a queue left marked has an operation in flight. */
+int queues_write_sync(struct iopf_queue *stack, bool *busy);
 void queue_expire(struct iopf_queue *q, uint64_t now);
 int64_t queue_next_expiry(struct iopf_queue *q);
 void queue_answer_all_invalid(struct iopf_queue *q);

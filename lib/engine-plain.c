@@ -166,28 +166,12 @@ static int read_queue(struct plain *p, struct iopf_queue *q)
  * leaving it marked spares its answers the push (see engine_has_answers). */
 static int flush_all(struct iopf_engine *e)
 {
-	struct iopf_queue *q, *next;
-	int rc = 0;
+	struct iopf_queue *q = e->queues;
 
 	engine_clear_wake(e);
-	if (e->nqueues == 1) {
-		q = e->queues;
+	if (e->nqueues == 1)
 		return queue_has_answers(q) ? queue_write_sync(q) : 0;
-	}
-	for (q = engine_take_dirty(e); q; q = next) {
-		int r;
-
-		next = q->dnext;
-		queue_claim(q);
-		if (!queue_has_answers(q))
-			continue;
-		r = queue_write_sync(q);
-		if (r && !rc)
-			rc = r;
-		if (queue_has_answers(q))
-			queue_mark_dirty(q);
-	}
-	return rc;
+	return queues_write_sync(engine_take_dirty(e), NULL);
 }
 
 /* The wait saw the wake-up eventfd: answers from other threads to write. */

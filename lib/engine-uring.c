@@ -558,14 +558,14 @@ static int uring_run(struct iopf_engine *e, int timeout_ms)
 			/* One queue with work and nothing in flight: as a
 			 * lone queue (solo_sync), whatever idle queues wait
 			 * in the ring. */
-			if (q) {
-				if (dirty)
-					queue_claim(q);
+			if (q && !dirty) {
 				solo_sync(e, q);
-				if (dirty && queue_has_answers(q))
+			} else if (q) {
+				queue_claim(q);
+				solo_sync(e, q);
+				if (queue_has_answers(q))
 					queue_mark_dirty(q);
-				if (dirty)
-					dirty = engine_take_dirty(e);
+				dirty = engine_take_dirty(e);
 			}
 			u->async = run_async(e, dirty);
 			prep_all(e, u, dirty);
@@ -643,8 +643,8 @@ static void uring_del_queue(struct iopf_engine *e, struct iopf_queue *q)
  * next READ with them. */
 static bool uring_flush(struct iopf_engine *e, int *rc)
 {
-	struct iopf_queue *q = e->queues, *next;
-	bool all = true;
+	struct iopf_queue *q = e->queues;
+	bool busy = false;
 
 	if (e->fd_exported)
 		return false;
@@ -661,22 +661,8 @@ static bool uring_flush(struct iopf_engine *e, int *rc)
 	q = atomic_load_explicit(&e->dirty, memory_order_acquire);
 	if (!q || q->dnext || q->inflight)
 		return false;
-	*rc = 0;
-	for (q = engine_take_dirty(e); q; q = next) {
-		next = q->dnext;
-		queue_claim(q);
-		if (!q->inflight && queue_has_answers(q)) {
-			int r = queue_write_sync(q);
-
-			if (r && !*rc)
-				*rc = r;
-		}
-		if (queue_has_answers(q)) {
-			queue_mark_dirty(q);
-			all = all && !q->inflight;
-		}
-	}
-	return all;
+	*rc = queues_write_sync(engine_take_dirty(e), &busy);
+	return !busy;
 }
 
 const struct engine_ops iopf_engine_uring_ops = {

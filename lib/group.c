@@ -891,6 +891,29 @@ IOPF_OPTIMIZE("no-tree-vectorize") int queue_write_sync(struct iopf_queue *q)
 	return 0;
 }
 
+int queues_write_sync(struct iopf_queue *stack, bool *busy)
+{
+	struct iopf_queue *q, *next;
+	int rc = 0;
+
+	for (q = stack; q; q = next) {
+		next = q->dnext;
+		queue_claim(q);
+		if (!q->inflight && queue_has_answers(q)) {
+			int r = queue_write_sync(q);
+
+			if (r && !rc)
+				rc = r;
+		}
+		if (queue_has_answers(q)) {
+			queue_mark_dirty(q);
+			if (busy && q->inflight)
+				*busy = true;
+		}
+	}
+	return rc;
+}
+
 int64_t queue_next_expiry(struct iopf_queue *q)
 {
 	int64_t t = -1;

@@ -744,11 +744,10 @@ static void lib_count(struct run *r)
  * pass (lib_check), as a VMM would read its counters: not once a fault,
  * which a hand loop, knowing from write()'s return, does not pay for either.
  */
-static int lib_flush(struct run *r, uint64_t want)
+static int lib_flush(struct run *r)
 {
 	uint64_t deadline = 0;
 
-	(void)want;
 	for (unsigned int spins = 0;; spins++) {
 		int rc = iopf_engine_flush(r->e);
 
@@ -799,7 +798,7 @@ static int drain_lib_dispatch(struct run *r, uint64_t want)
 			return fail(r, -ETIMEDOUT, "no group within %d ms",
 				    cfg.timeout_ms);
 	}
-	return lib_flush(r, want);
+	return lib_flush(r);
 }
 
 /* Pull what is ready, answer it all, and wait only when nothing was: the
@@ -834,7 +833,7 @@ static int drain_lib_pull(struct run *r, uint64_t want)
 		}
 		r->received += (uint64_t)n;
 	}
-	return lib_flush(r, want);
+	return lib_flush(r);
 }
 
 /* Consumes until the kernel took want answers in all (a running total). */
