@@ -21,11 +21,21 @@
 # storm,pingpong,16queues,sparse --sparse-sizes 1,1024 --sparse-active 1
 # (timings under valgrind mean nothing: only the instruction counts are read).
 # Environment: TOP (functions per pass, default 12), KEEP=1 keeps the dumps.
+#
+# tests/bench/callgrind.sh <builddir> --vevent [iopf-bench-vevent options...]
+# does the same for the vEVENTQ storm (iopf-bench-vevent, default --events
+# 20000 --reps 1): "per fault" then reads "per event", and the reference is
+# raw-batched.
 set -euo pipefail
 
-builddir=${1:?usage: $0 <builddir> [iopf-bench options...]}
+builddir=${1:?usage: $0 <builddir> [--vevent] [iopf-bench options...]}
 shift
 bench=$builddir/tests/bench/iopf-bench
+if [[ ${1:-} == --vevent ]]; then
+	shift
+	bench=$builddir/tests/bench/iopf-bench-vevent
+	(($#)) || set -- --events 20000 --reps 1
+fi
 [[ -x $bench ]] || { echo "callgrind.sh: $bench not built" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed" >&2; exit 77; }
 command -v callgrind_annotate >/dev/null || { echo "callgrind.sh: callgrind_annotate not installed" >&2; exit 77; }

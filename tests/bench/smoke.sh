@@ -154,6 +154,12 @@ if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; t
 	grep -q '^  storm  *libiopf-plain ' "$tmp/cg.txt" ||
 		{ echo "bench smoke: callgrind: no storm line" >&2; exit 1; }
 	echo "bench smoke: instructions per fault counted (callgrind)"
+	TOP=6 "$(dirname "$0")/callgrind.sh" "$builddir" --vevent --events 20000 --reps 1 \
+		>"$tmp/cgv.txt" 2>&1 || { cat "$tmp/cgv.txt"; echo "bench smoke: callgrind.sh --vevent failed" >&2; exit 1; }
+	cat "$tmp/cgv.txt"
+	grep -q '^  vevent  *libiopf-plain ' "$tmp/cgv.txt" ||
+		{ echo "bench smoke: callgrind: no vevent line" >&2; exit 1; }
+	echo "bench smoke: instructions per vEVENT counted (callgrind)"
 else
 	echo "bench smoke: valgrind not installed: no instruction counts" >&2
 	exit 1
