@@ -63,24 +63,15 @@ struct qlock {
 	atomic_bool held;
 };
 
+/* Spins until l is free, then takes it (group.c): the contended case, out
+ * of the callers' line. */
+void qlock_lock_slow(struct qlock *l);
+
 static inline void qlock_lock(struct qlock *l)
 {
-	unsigned int spins = 0;
-
-	while (atomic_exchange_explicit(&l->held, true, memory_order_acquire)) {
-		while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
-			if (++spins > 100) {
-				sched_yield();
-				spins = 0;
-			} else {
-#if defined(__x86_64__) || defined(__i386__)
-				__builtin_ia32_pause();
-#elif defined(__aarch64__)
-				__asm__ volatile("yield");
-#endif
-			}
-		}
-	}
+	if (unlikely(atomic_exchange_explicit(&l->held, true,
+					      memory_order_acquire)))
+		qlock_lock_slow(l);
 }
 
 static inline void qlock_unlock(struct qlock *l)

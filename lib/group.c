@@ -61,6 +61,27 @@ static void ans_free(struct ans_buf *a)
 	memset(a, 0, sizeof(*a));
 }
 
+IOPF_COLD void qlock_lock_slow(struct qlock *l)
+{
+	unsigned int spins = 0;
+
+	do {
+		while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
+			if (++spins > 100) {
+				sched_yield();
+				spins = 0;
+			} else {
+#if defined(__x86_64__) || defined(__i386__)
+				__builtin_ia32_pause();
+#elif defined(__aarch64__)
+				__asm__ volatile("yield");
+#endif
+			}
+		}
+	} while (atomic_exchange_explicit(&l->held, true,
+					  memory_order_acquire));
+}
+
 static IOPF_COLD int ans_push_grow(struct ans_buf *a)
 {
 	return ans_reserve(a, 1);
