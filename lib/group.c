@@ -78,8 +78,8 @@ IOPF_COLD void qlock_lock_slow(struct qlock *l)
 #endif
 			}
 		}
-	} while (atomic_exchange_explicit(&l->held, true,
-					  memory_order_acquire));
+	} while (
+		atomic_exchange_explicit(&l->held, true, memory_order_acquire));
 }
 
 static IOPF_COLD int ans_push_grow(struct ans_buf *a)

@@ -217,7 +217,8 @@ static int run_one(struct vprod *p, int c, uint64_t n, struct sample *out)
 		CALLGRIND_TOGGLE_COLLECT;
 		/* callgrind.sh reads the words after "iopf-bench". */
 		snprintf(desc, sizeof(desc),
-			 "iopf-bench scenario=vevent contender=%s faults=%" PRIu64,
+			 "iopf-bench scenario=vevent contender=%s "
+			 "faults=%" PRIu64,
 			 names[c], n);
 		CALLGRIND_DUMP_STATS_AT(desc);
 	}
