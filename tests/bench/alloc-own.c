@@ -46,6 +46,34 @@ struct free_block {
 };
 
 static _Atomic uint64_t count;
+/* The last allocations: size and caller, for a measured pass that
+ * allocates to say where (bench_alloc_last). */
+#define NLAST 16
+static struct {
+	uint64_t size;
+	void *site;
+} last[NLAST];
+static _Atomic uint64_t nlast;
+
+static void note(uint64_t size, void *site)
+{
+	uint64_t i = atomic_fetch_add_explicit(&nlast, 1, memory_order_relaxed);
+
+	last[i % NLAST].size = size;
+	last[i % NLAST].site = site;
+}
+
+unsigned int bench_alloc_last(uint64_t *sizes, void **sites, unsigned int max)
+{
+	uint64_t n = atomic_load_explicit(&nlast, memory_order_relaxed);
+	unsigned int k = 0;
+
+	for (uint64_t i = n > NLAST ? n - NLAST : 0; i < n && k < max; i++) {
+		sizes[k] = last[i % NLAST].size;
+		sites[k++] = last[i % NLAST].site;
+	}
+	return k;
+}
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static struct free_block *freelist[NCLASSES];
 static unsigned char *arena, *arena_end;
@@ -160,6 +188,7 @@ void free(void *p)
 
 void *malloc(size_t size)
 {
+	note(size, __builtin_return_address(0));
 	return alloc(HDR, size);
 }
 
@@ -171,6 +200,7 @@ void *calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	note(n * size, __builtin_return_address(0));
 	p = alloc(HDR, n * size);
 	if (p)
 		memset(p, 0, n * size);
@@ -182,8 +212,9 @@ void *realloc(void *p, size_t size)
 	struct hdr *h;
 	void *q;
 
+	note(size, __builtin_return_address(0));
 	if (!p)
-		return malloc(size);
+		return alloc(HDR, size);
 	if (!size) {
 		free(p);
 		return NULL;
@@ -193,7 +224,7 @@ void *realloc(void *p, size_t size)
 		atomic_fetch_add_explicit(&count, 1, memory_order_relaxed);
 		return p;
 	}
-	q = malloc(size);
+	q = alloc(HDR, size);
 	if (!q)
 		return NULL;
 	memcpy(q, p, h->size);
@@ -212,6 +243,7 @@ void *memalign(size_t align, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
+	note(size, __builtin_return_address(0));
 	return alloc(align, size);
 }
 
@@ -226,6 +258,7 @@ int posix_memalign(void **out, size_t align, size_t size)
 
 	if (align < sizeof(void *) || (align & (align - 1)))
 		return EINVAL;
+	note(size, __builtin_return_address(0));
 	p = alloc(align, size);
 	if (!p)
 		return ENOMEM;

@@ -15,6 +15,11 @@
 
 /* Calls of malloc, calloc, realloc (and the aligned variants) so far. */
 uint64_t bench_allocs(void);
+/* The last (at most max) allocations' sizes and callers, oldest first;
+ * returns how many. Only the kernel tier's allocator records them (0
+ * elsewhere): the sites are addresses in its static executable, for
+ * addr2line. */
+unsigned int bench_alloc_last(uint64_t *sizes, void **sites, unsigned int max);
 /* Which implementation counts: "glibc" or "own". */
 extern const char bench_alloc_impl[];
 

@@ -1101,6 +1101,25 @@ static uint64_t row_faults(const struct row *row)
  * reported apart, as the cold cost), the measured pass, the books. A storm's
  * warm-up is a whole storm of the same size: how far the library reads ahead
  * depends on the depth of the queue. */
+/* A measured pass allocated (the target is none): say what and, where the
+ * allocator records it (the kernel tier's), the last sizes and callers, for
+ * addr2line on the static executable. The producer's own allocations may be
+ * among them. */
+static void report_allocs(struct run *r, const char *host, uint64_t n)
+{
+	uint64_t sizes[8];
+	void *sites[8];
+	unsigned int k = bench_alloc_last(sizes, sites, 8);
+
+	fprintf(stderr,
+		"iopf-bench: [%s] %s %s: %" PRIu64
+		" allocation(s) in the measured pass; the last (size@caller):",
+		host, r->row->name, r->c->name, n);
+	for (unsigned int i = 0; i < k; i++)
+		fprintf(stderr, " %" PRIu64 "@%p", sizes[i], sites[i]);
+	fprintf(stderr, "%s\n", k ? "" : " not recorded here");
+}
+
 static int measure_row(struct run *r, const char *host, struct result *res)
 {
 	const struct row *row = r->row;
@@ -1172,6 +1191,8 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	a0 = bench_allocs();
 	ns = run_scenario(r, groups, lat);
 	res->allocs = bench_allocs() - a0 - (r->trigger_allocs - ta0);
+	if (res->allocs)
+		report_allocs(r, host, res->allocs);
 	if (RUNNING_ON_VALGRIND) {
 		snprintf(label, sizeof(label),
 			 "iopf-bench host=%s scenario=%s contender=%s "
