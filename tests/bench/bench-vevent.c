@@ -31,21 +31,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define HAVE_CALLGRIND 1
-#endif
-#endif
-#ifndef HAVE_CALLGRIND
-#define RUNNING_ON_VALGRIND 0
-#define CALLGRIND_TOGGLE_COLLECT
-#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
-#endif
-
 #include <libiopf.h>
 
 #include "alloc.h"
+#include "cg.h"
 #include "vproducer.h"
 
 #define BATCH	 256

@@ -50,22 +50,10 @@
 
 #include <linux/perf_event.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define HAVE_CALLGRIND 1
-#endif
-#endif
-#ifndef HAVE_CALLGRIND
-#define RUNNING_ON_VALGRIND 0
-#define CALLGRIND_TOGGLE_COLLECT
-#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
-#define CALLGRIND_ZERO_STATS
-#endif
-
 #include <libiopf.h>
 
 #include "alloc.h"
+#include "cg.h"
 #include "producer.h"
 
 /* The kernel's records and answers (include/uapi/linux/iommufd.h): the
