@@ -1084,11 +1084,6 @@ static uint64_t row_faults(const struct row *row)
 	return row->kind == K_PINGPONG ? cfg.pp_faults : cfg.faults;
 }
 
-/* A warm-up pass of the row (so that buffers and group slots have grown:
- * what is measured is the steady state; what the warm-up allocated is
- * reported apart, as the cold cost), the measured pass, the books. A storm's
- * warm-up is a whole storm of the same size: how far the library reads ahead
- * depends on the depth of the queue. */
 /* A measured pass allocated (the target is none): say what and, where the
  * allocator records it (the kernel tier's), the last sizes and callers, for
  * addr2line on the static executable. The producer's own allocations may be
@@ -1108,6 +1103,11 @@ static void report_allocs(struct run *r, const char *host, uint64_t n)
 	fprintf(stderr, "%s\n", k ? "" : " not recorded here");
 }
 
+/* Warm-up passes of the row (so that buffers and group slots have grown:
+ * what is measured is the steady state; what the warm-up allocated is
+ * reported apart, as the cold cost), the measured pass, the books. A storm's
+ * warm-up is a whole storm of the same size: how far the library reads ahead
+ * depends on the depth of the queue. */
 static int measure_row(struct run *r, const char *host, struct result *res)
 {
 	const struct row *row = r->row;
