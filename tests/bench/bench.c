@@ -87,6 +87,7 @@ _Static_assert(sizeof(struct resp) == 8,
 #define QEMU_RECORDS 100
 #define RAW_RECORDS  256
 #define WARM_PASSES  6
+#define MAX_PASSES   32
 #define PULL_MAX     256
 #define EPOLL_EVENTS 64
 
@@ -136,12 +137,12 @@ static const struct contender contenders[] = {
 	 IOPF_ENGINE_ASYNC},
 };
 #define I_URING_ASYNC 8
-#define NCONT	   (sizeof(contenders) / sizeof(contenders[0]))
-#define I_PERFAULT 0
-#define I_RAW	   2
-#define I_EPOLL	   3
-#define I_PLAIN	   4
-#define I_URING	   5
+#define NCONT	      (sizeof(contenders) / sizeof(contenders[0]))
+#define I_PERFAULT    0
+#define I_RAW	      2
+#define I_EPOLL	      3
+#define I_PLAIN	      4
+#define I_URING	      5
 
 enum host { H_IDLE, H_LOADED, H_COUNT };
 static const char *const host_names[H_COUNT] = {"idle", "loaded"};
@@ -164,6 +165,7 @@ struct cfg {
 	unsigned int
 		sparse_full; /* larger sparse rows run in the first rep only */
 	unsigned int pass_ms; /* a pass stops after this long (0: never) */
+	unsigned int loaded_passes; /* loaded host: passes a rep, interleaved */
 	unsigned int max_s; /* the whole run's time (0: no limit) */
 	const char *json;
 	bool quick;
@@ -928,14 +930,15 @@ static int64_t sc_pingpong(struct run *r, uint64_t groups, uint64_t *lat)
 	return (int64_t)total;
 }
 
-static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
+static int64_t run_scenario_budget(struct run *r, uint64_t groups,
+				   uint64_t *lat, unsigned int budget_ms)
 {
 	int64_t ns = -EINVAL;
 	int rc;
 
 	r->done = groups; /* unless the budget cuts the pass */
 	r->deadline =
-		cfg.pass_ms ? now_ns() + (uint64_t)cfg.pass_ms * 1000000ull : 0;
+		budget_ms ? now_ns() + (uint64_t)budget_ms * 1000000ull : 0;
 	switch (r->row->kind) {
 	case K_STORM:
 		ns = sc_storm(r, groups);
@@ -950,6 +953,11 @@ static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
 	if (ns >= 0 && r->c->kind == C_LIB && (rc = lib_check(r)))
 		return rc;
 	return ns;
+}
+
+static int64_t run_scenario(struct run *r, uint64_t groups, uint64_t *lat)
+{
+	return run_scenario_budget(r, groups, lat, cfg.pass_ms);
 }
 
 static void run_teardown(struct run *r)
@@ -1103,27 +1111,42 @@ static void report_allocs(struct run *r, const char *host, uint64_t n)
 	fprintf(stderr, "%s\n", k ? "" : " not recorded here");
 }
 
+/* A row's measurement on one run, between its warm-up and its books: one
+ * measured pass, or on the loaded host several, interleaved with the other
+ * contenders' (run_rep_interleaved). */
+struct mrow {
+	uint64_t groups; /* all passes */
+	uint64_t done; /* groups measured so far */
+	uint64_t nlat; /* entries of lat[] so far */
+	uint64_t *lat;
+	uint64_t ns;
+	uint64_t rd0, wr0, gr0;
+	double pass_ns[MAX_PASSES]; /* wall ns per group of each pass */
+	unsigned int npass;
+	bool cut; /* a pass stopped at its budget */
+};
+
 /* Warm-up passes of the row (so that buffers and group slots have grown:
  * what is measured is the steady state; what the warm-up allocated is
- * reported apart, as the cold cost), the measured pass, the books. A storm's
- * warm-up is a whole storm of the same size: how far the library reads ahead
- * depends on the depth of the queue. */
-static int measure_row(struct run *r, const char *host, struct result *res)
+ * reported apart, as the cold cost), then the counters the measured pass
+ * starts from. A storm's warm-up is a whole storm of the size measured at
+ * once (warm_groups): how far the library reads ahead depends on the depth
+ * of the queue. */
+static int row_prepare(struct run *r, struct result *res, struct mrow *mr,
+		       unsigned int passes)
 {
 	const struct row *row = r->row;
 	uint64_t groups = row_faults(row) / cfg.group, warm, a0, ta0;
-	uint64_t rd0, wr0, rd1, wr1, gr0, gr1, groups0 = r->groups;
-	uint64_t *lat = NULL;
-	char label[200];
 	int64_t ns;
-	int rc;
 
 	memset(res, 0, sizeof(*res));
+	memset(mr, 0, sizeof(*mr));
 	res->ran = true;
 	r->err[0] = 0;
 	pick_active(r, row);
 	if (!groups)
 		groups = 1;
+	mr->groups = groups * passes;
 	warm = groups / 10;
 	if (warm < 2048 / cfg.group)
 		warm = 2048 / cfg.group;
@@ -1133,10 +1156,12 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 		warm = 200;
 	if (warm > groups)
 		warm = groups;
-	if (row->kind == K_PINGPONG && !(lat = calloc(groups, sizeof(*lat))))
+	if (row->kind == K_PINGPONG &&
+	    !(mr->lat = calloc(mr->groups, sizeof(*mr->lat))))
 		return fail(r, -ENOMEM, "out of memory");
 	if (row->kind == K_STEADY &&
-	    !(lat = calloc(groups / cfg.steady_k + 2, sizeof(*lat))))
+	    !(mr->lat = calloc((groups / cfg.steady_k + 2) * passes,
+			       sizeof(*mr->lat))))
 		return fail(r, -ENOMEM, "out of memory");
 	r->m = (struct meas){.on = false};
 	/* Warm up until two passes in a row allocate nothing (at most
@@ -1156,10 +1181,8 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 		a0 = bench_allocs();
 		ns = run_scenario(r, warm, NULL);
 		got = bench_allocs() - a0 - (r->trigger_allocs - ta0);
-		if (ns < 0) {
-			rc = (int)ns;
-			goto out;
-		}
+		if (ns < 0)
+			return (int)ns;
 		if (pass == 0) {
 			res->allocs_cold = got;
 			res->faults_cold = r->done * cfg.group;
@@ -1171,52 +1194,97 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 	}
 
 	if (r->c->kind == C_LIB)
-		lib_io_counts(r, &rd0, &wr0, &gr0);
-	else
-		rd0 = wr0 = gr0 = 0;
-	rd0 += r->reads;
-	wr0 += r->writes;
+		lib_io_counts(r, &mr->rd0, &mr->wr0, &mr->gr0);
+	mr->rd0 += r->reads;
+	mr->wr0 += r->writes;
 	r->polls = 0;
 	r->m = (struct meas){.on = true};
-	if (RUNNING_ON_VALGRIND)
-		CALLGRIND_ZERO_STATS;
+	return 0;
+}
+
+/* One measured pass of want groups (fewer if the budget cuts it). */
+static int row_pass(struct run *r, const char *host, struct result *res,
+		     struct mrow *mr, uint64_t want, unsigned int budget_ms)
+{
+	uint64_t ta0, a0;
+	uint64_t *lat = NULL;
+	int64_t ns;
+
+	if (want > mr->groups - mr->done)
+		want = mr->groups - mr->done;
+	if (!want)
+		return 0;
+	if (mr->lat)
+		lat = r->row->kind == K_PINGPONG ? mr->lat + mr->done
+						 : mr->lat + mr->nlat;
 	ta0 = r->trigger_allocs;
 	a0 = bench_allocs();
-	ns = run_scenario(r, groups, lat);
-	res->allocs = bench_allocs() - a0 - (r->trigger_allocs - ta0);
-	if (res->allocs)
-		report_allocs(r, host, res->allocs);
-	if (RUNNING_ON_VALGRIND) {
-		snprintf(label, sizeof(label),
-			 "iopf-bench host=%s scenario=%s contender=%s "
-			 "faults=%" PRIu64,
-			 host, row->name, r->c->name, r->done * cfg.group);
-		CALLGRIND_DUMP_STATS_AT(label);
+	ns = run_scenario_budget(r, want, lat, budget_ms);
+	{
+		uint64_t got = bench_allocs() - a0 - (r->trigger_allocs - ta0);
+
+		res->allocs += got;
+		if (got)
+			report_allocs(r, host, got);
 	}
-	if (ns < 0) {
-		rc = (int)ns;
-		goto out;
-	}
+	if (ns < 0)
+		return (int)ns;
+	mr->ns += (uint64_t)ns;
+	if (r->row->kind == K_STEADY)
+		mr->nlat += r->nlat;
+	mr->done += r->done;
+	if (r->done < want)
+		mr->cut = true;
+	if (mr->npass < MAX_PASSES && r->done)
+		mr->pass_ns[mr->npass++] = (double)ns / (double)r->done;
+	return 0;
+}
+
+/* The books of the measured pass. */
+static int row_finish(struct run *r, struct result *res, struct mrow *mr)
+{
+	const struct row *row = r->row;
+	uint64_t rd1, wr1, gr1, groups = mr->done;
+	uint64_t *lat = mr->lat;
+
 	if (r->c->kind == C_LIB)
 		lib_io_counts(r, &rd1, &wr1, &gr1);
 	else
 		rd1 = wr1 = gr1 = 0;
 	/* A buffer the library grew in the measured pass means the warm-up
 	 * did not reach the steady state: say so, it explains allocations. */
-	if (gr1 > gr0)
+	if (gr1 > mr->gr0)
 		printf("  note: %s grew its read buffers %llu times in the "
 		       "measured pass of %s\n",
-		       r->c->name, (unsigned long long)(gr1 - gr0), row->name);
+		       r->c->name, (unsigned long long)(gr1 - mr->gr0),
+		       row->name);
 	rd1 += r->reads;
 	wr1 += r->writes;
-	res->cut = r->done < groups;
-	groups = r->done;
-	res->ns = (uint64_t)ns;
+	res->cut = mr->cut;
+	res->ns = mr->ns;
+	/* Several passes (the loaded host): the median pass, by wall time a
+	 * group. A pass that a stretch of the busy threads (or of the VM's
+	 * host) fell on is an outlier that says nothing of the contender; a
+	 * cost the load puts on one contender (io-wq workers waiting for a
+	 * CPU) is in every pass. CPU time stays the sum. */
+	if (mr->npass > 1) {
+		double v[MAX_PASSES];
+
+		memcpy(v, mr->pass_ns, mr->npass * sizeof(*v));
+		qsort(v, mr->npass, sizeof(*v), cmp_dbl);
+		res->ns = (uint64_t)((mr->npass % 2 ? v[mr->npass / 2]
+						    : (v[mr->npass / 2 - 1] +
+						       v[mr->npass / 2]) /
+							      2) *
+				     (double)groups);
+	}
 	res->cpu_ns = r->m.cpu;
 	res->instr = r->m.instr;
 	res->faults = groups * cfg.group;
-	res->reads_pf = (double)(rd1 - rd0) / (double)res->faults;
-	res->writes_pf = (double)(wr1 - wr0) / (double)res->faults;
+	if (!groups)
+		return fail(r, -EIO, "no group measured");
+	res->reads_pf = (double)(rd1 - mr->rd0) / (double)res->faults;
+	res->writes_pf = (double)(wr1 - mr->wr0) / (double)res->faults;
 	res->polls_pf = r->c->kind == C_LIB
 				? -1
 				: (double)r->polls / (double)res->faults;
@@ -1226,19 +1294,42 @@ static int measure_row(struct run *r, const char *host, struct result *res)
 		res->p99_us =
 			(double)lat[(groups * 99 + 99) / 100 - 1] / 1000.0;
 		res->med_ns = (double)lat[(groups - 1) / 2] / cfg.group;
-	} else if (lat && r->nlat) {
-		qsort(lat, r->nlat, sizeof(*lat), cmp_u64);
-		res->med_ns = (double)lat[(r->nlat - 1) / 2] / cfg.group;
+	} else if (lat && mr->nlat) {
+		qsort(lat, mr->nlat, sizeof(*lat), cmp_u64);
+		res->med_ns = (double)lat[(mr->nlat - 1) / 2] / cfg.group;
 	}
-	rc = 0;
 	if (r->answered != r->groups)
-		rc = fail(r, -EPROTO,
-			  "%" PRIu64 " groups triggered, %" PRIu64
-			  " answers taken",
-			  r->groups, r->answered);
-	(void)groups0;
+		return fail(r, -EPROTO,
+			    "%" PRIu64 " groups triggered, %" PRIu64
+			    " answers taken",
+			    r->groups, r->answered);
+	return 0;
+}
+
+/* The whole row on one run at once: warm-up, measured pass, books. */
+static int measure_row(struct run *r, const char *host, struct result *res)
+{
+	struct mrow mr;
+	char label[200];
+	int rc;
+
+	rc = row_prepare(r, res, &mr, 1);
+	if (rc)
+		goto out;
+	if (RUNNING_ON_VALGRIND)
+		CALLGRIND_ZERO_STATS;
+	rc = row_pass(r, host, res, &mr, mr.groups, cfg.pass_ms);
+	if (RUNNING_ON_VALGRIND) {
+		snprintf(label, sizeof(label),
+			 "iopf-bench host=%s scenario=%s contender=%s "
+			 "faults=%" PRIu64,
+			 host, r->row->name, r->c->name, mr.done * cfg.group);
+		CALLGRIND_DUMP_STATS_AT(label);
+	}
+	if (!rc)
+		rc = row_finish(r, res, &mr);
 out:
-	free(lat);
+	free(mr.lat);
 	return rc;
 }
 
@@ -1276,7 +1367,8 @@ static void run_cell(const struct contender *c, unsigned int nq,
 		for (unsigned int j = k < nr ? k : nr - 1; j < nr; j++) {
 			res[j]->ran = true;
 			res[j]->rc = rc;
-			snprintf(res[j]->err, sizeof(res[j]->err), "%s",
+			snprintf(res[j]->err, sizeof(res[j]->err), "%.*s",
+				 (int)sizeof(res[j]->err) - 1,
 				 r.err[0] ? r.err : strerror(-rc));
 		}
 	}
@@ -1528,6 +1620,16 @@ static void print_ratio(const struct dist *d, bool ok)
 		printf(" %16s", "-");
 }
 
+/* Whether a family's reps interleave the contenders' passes
+ * (run_rep_interleaved): on the loaded host, one row a cell, and not under
+ * callgrind, whose profile is of one contender's pass. The sparse rows set
+ * up thousands of queues a cell, one cell at a time. */
+static bool family_interleaved(unsigned int h, enum family fam)
+{
+	return h == H_LOADED && fam != F_SPARSE && cfg.loaded_passes > 1 &&
+	       !RUNNING_ON_VALGRIND;
+}
+
 static void print_table(unsigned int h, unsigned int ri)
 {
 	const struct row *row = &rows[ri];
@@ -1536,17 +1638,24 @@ static void print_table(unsigned int h, unsigned int ri)
 	uint64_t faults = row_faults(row) / cfg.group * cfg.group;
 	unsigned int nreps = row_reps(h, ri);
 	bool any = false;
+	char sl[96] = "";
 
 	for (unsigned int ci = 0; ci < NCONT; ci++)
 		any |= cell_ran[h][ri][ci];
 	if (!any)
 		return;
+	if (family_interleaved(h, row->fam))
+		snprintf(sl, sizeof(sl),
+			 " of the median of %u passes (contenders "
+			 "interleaved)",
+			 cfg.loaded_passes);
 	printf("\n[%s, %s] %s: %" PRIu64 " faults, %u queue%s (faults on %u), "
-	       "groups of %u%s, median of %u rep%s; x ref: over %s\n",
+	       "groups of %u%s, median of %u rep%s%s; x ref: over %s\n",
 	       tier_label, host_names[h], row->name, faults, row->nq,
 	       row->nq == 1 ? "" : "s", row->nact, cfg.group,
 	       row->kind == K_STEADY ? ", bursts" : "", nreps,
-	       nreps == 1 ? "" : "s", ref >= 0 ? contenders[ref].name : "-");
+	       nreps == 1 ? "" : "s", sl,
+	       ref >= 0 ? contenders[ref].name : "-");
 	printf("  %-19s %10s %6s %8s %8s %5s %7s %16s %16s %7s %7s %6s %6s %6s",
 	       "contender", "faults/s", "spread", "ns/f", "cpu ns/f", "c/w",
 	       "instr/f", "x ref [min-max]", "cpu x ref", "alloc/f", "cold a/f",
@@ -2032,7 +2141,8 @@ static void usage(FILE *f)
 		   "[--sparse-active 1,4]\n"
 		   "                  [--sweep-max N] [--sparse-full N] "
 		   "[--pass-budget MS]\n"
-		   "                  [--max-seconds S] [--group G] "
+		   "                  [--loaded-passes N] [--max-seconds S] "
+		   "[--group G] "
 		   "[--steady-k K]\n"
 		   "                  [--pingpong-faults N] [--timeout MS] "
 		   "[--json FILE]\n"
@@ -2214,6 +2324,7 @@ static int parse_args(int argc, char **argv)
 	cfg.sweep_max = 16;
 	cfg.sparse_full = 1024;
 	cfg.pass_ms = 1000;
+	cfg.loaded_passes = 5;
 	cfg.max_s = bench_prod_default_max_s;
 	for (unsigned int i = 0; i < NCONT; i++)
 		cfg.cont[i] = true;
@@ -2335,6 +2446,11 @@ static int parse_args(int argc, char **argv)
 				goto bad;
 			cfg.pass_ms = (unsigned int)v;
 			budget_set = true;
+		} else if (!strcmp(a, "--loaded-passes")) {
+			NEED_VAL;
+			if (!parse_u64(val, &v, 1, MAX_PASSES))
+				goto bad;
+			cfg.loaded_passes = (unsigned int)v;
 		} else if (!strcmp(a, "--max-seconds")) {
 			NEED_VAL;
 			if (!parse_u64(val, &v, 0, 86400))
@@ -2460,6 +2576,99 @@ static uint64_t family_cap(unsigned int h, enum family fam, uint64_t t_start)
 	return (limit - spent) * family_weight(fam) / w;
 }
 
+struct cellspec {
+	unsigned int ci, nq, nr, rowi[MAX_ROWS];
+};
+
+static void cell_failed_now(unsigned int h, unsigned int rep,
+			    const struct cellspec *c, struct run *r,
+			    struct result *res, int rc)
+{
+	res->ran = true;
+	res->rc = rc;
+	snprintf(res->err, sizeof(res->err), "%.*s", (int)sizeof(res->err) - 1,
+		 r->err[0] ? r->err : strerror(-rc));
+	fprintf(stderr, "iopf-bench: %s %s %s rep %u: %s\n", host_names[h],
+		rows[c->rowi[0]].name, contenders[c->ci].name, rep, res->err);
+}
+
+/*
+ * One rep of a family's cells at once, on the loaded host: every contender
+ * set up and warmed up, then cfg.loaded_passes measured passes each, contender
+ * after contender (the order reversed every other round), so that all of
+ * them see the same stretch of the load. Two passes run one after the other
+ * saw different shares of the CPUs: per-rep ratios of 0.4 to 3.0, verdicts
+ * that flipped between runs. Each cell's wall figure is its median pass
+ * (row_finish).
+ */
+static void run_rep_interleaved(unsigned int h, unsigned int rep,
+				const struct cellspec *cells,
+				unsigned int ncells)
+{
+	struct run *runs = calloc(ncells, sizeof(*runs));
+	struct mrow *mrs = calloc(ncells, sizeof(*mrs));
+	struct result **res = calloc(ncells, sizeof(*res));
+	bool *dead = calloc(ncells, sizeof(*dead));
+	unsigned int passes = cfg.loaded_passes;
+	char msg[256];
+	int rc;
+
+	if (!runs || !mrs || !res || !dead) {
+		fprintf(stderr, "iopf-bench: out of memory\n");
+		exit(1);
+	}
+	for (unsigned int j = 0; j < ncells; j++) {
+		unsigned int k = rep % 2 ? ncells - 1 - j : j;
+		const struct cellspec *c = &cells[k];
+
+		runs[k] = (struct run){.c = &contenders[c->ci], .epfd = -1};
+		res[k] = res_at(h, c->rowi[0], c->ci, rep);
+		rc = run_setup(&runs[k], c->nq);
+		runs[k].row = &rows[c->rowi[0]];
+		if (!rc)
+			rc = row_prepare(&runs[k], res[k], &mrs[k], passes);
+		if (rc) {
+			cell_failed_now(h, rep, c, &runs[k], res[k], rc);
+			dead[k] = true;
+		}
+	}
+	for (unsigned int p = 0; p < passes; p++)
+		for (unsigned int j = 0; j < ncells; j++) {
+			unsigned int k = (p + rep) % 2 ? ncells - 1 - j : j;
+
+			if (dead[k])
+				continue;
+			rc = row_pass(&runs[k], host_names[h], res[k], &mrs[k],
+				       mrs[k].groups / passes, cfg.pass_ms);
+			if (rc) {
+				cell_failed_now(h, rep, &cells[k], &runs[k],
+						res[k], rc);
+				dead[k] = true;
+			}
+		}
+	for (unsigned int k = 0; k < ncells; k++) {
+		if (!dead[k]) {
+			rc = row_finish(&runs[k], res[k], &mrs[k]);
+			if (!rc) {
+				rc = prod_session_check(runs[k].s,
+							runs[k].groups, msg,
+							sizeof(msg));
+				if (rc)
+					fail(&runs[k], rc, "%s", msg);
+			}
+			if (rc)
+				cell_failed_now(h, rep, &cells[k], &runs[k],
+						res[k], rc);
+		}
+		free(mrs[k].lat);
+		run_teardown(&runs[k]);
+	}
+	free(runs);
+	free(mrs);
+	free(res);
+	free(dead);
+}
+
 /* Every (row, contender) cell of family fam on host h, rep after rep,
  * the order reversed every other rep (ABC CBA ...). Rows of one family
  * with the same number of queues share a set-up. */
@@ -2467,10 +2676,9 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 		       uint64_t cap_ns)
 {
 	uint64_t f_start = now_ns();
-	struct cellspec {
-		unsigned int ci, nq, nr, rowi[MAX_ROWS];
-	} *cells = NULL;
+	struct cellspec *cells = NULL;
 	unsigned int ncells = 0;
+	bool inter = family_interleaved(h, fam);
 
 	for (unsigned int ri = 0; ri < nrows; ri++) {
 		if (rows[ri].fam != fam || !rows[ri].on)
@@ -2501,6 +2709,9 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 			cell_ran[h][ri][ci] = true;
 		}
 	}
+	for (unsigned int k = 0; k < ncells; k++)
+		if (cells[k].nr != 1)
+			inter = false;
 	if (!ncells)
 		return;
 	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
@@ -2522,6 +2733,10 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 				host_names[h], family_names[fam], rep + 1,
 				cfg.reps, ncells,
 				(double)(now_ns() - t_start) / 1e9);
+		if (inter) {
+			run_rep_interleaved(h, rep, cells, ncells);
+			continue;
+		}
 		for (unsigned int k = 0; k < ncells; k++) {
 			const struct cellspec *c =
 				&cells[rep % 2 ? ncells - 1 - k : k];
