@@ -101,6 +101,10 @@ struct ans_buf {
 	struct iommu_hwpt_page_response *rsp;
 	uint64_t *tags;
 	uint32_t n, off, cap;
+	/* At least how many of [off, n) are not a caller's SUCCESS (INVALID,
+	 * or the library's own): 0 lets report_taken() count without
+	 * looking. Reset with n. */
+	uint32_t special;
 };
 
 struct iopf_queue {
@@ -432,13 +436,20 @@ void engine_queue_failed(struct iopf_engine *e, struct iopf_queue *q);
 /* Takes q off every list of the engine (its queue is being freed). */
 void engine_forget_queue(struct iopf_engine *e, struct iopf_queue *q);
 /* A group of q left the ready list: once none is left, q may be read. */
-IOPF_INLINE void queue_unready(struct iopf_queue *q)
+/* n of its ready groups left the engine's ready list. */
+IOPF_INLINE void queue_unready_n(struct iopf_queue *q, uint32_t n)
 {
 	/* Plain: read it if its last read gave records (epoll names it
 	 * otherwise). io_uring: arm its next READ, whatever it is. */
-	if (--q->nready == 0 && !q->error &&
+	q->nready -= n;
+	if (q->nready == 0 && !q->error &&
 	    (q->readable || !q->e->ops->fd_watches_queues))
 		engine_want_read(q->e, q);
+}
+
+IOPF_INLINE void queue_unready(struct iopf_queue *q)
+{
+	queue_unready_n(q, 1);
 }
 /* The engine this thread last ran (initial-exec: no __tls_get_addr call on
  * every answer). */

@@ -632,6 +632,46 @@ IOPF_INLINE struct iopf_group *next_live(struct iopf_engine *e)
 	return NULL;
 }
 
+/* The live groups at the head of the ready list, up to max, handed out as
+ * next_live() and hand_out() would, with the list in locals and each queue's
+ * count of ready groups lowered once for a run of its groups. Stops at the
+ * first dead group: next_live() releases those. */
+IOPF_INLINE unsigned int pull_live(struct iopf_engine *e,
+				   struct iopf_group **groups, unsigned int max)
+{
+	struct iopf_group *g = e->ready_head;
+	struct iopf_queue *rq = NULL;
+	unsigned int n = 0;
+	uint32_t run = 0;
+
+	for (; n < max && g; n++) {
+		uint32_t state = gstate(g);
+		struct iopf_group *next = g->next;
+
+		if (unlikely(state == G_EXPIRED || state == G_STALE))
+			break;
+		if (g->q != rq) {
+			if (rq)
+				queue_unready_n(rq, run);
+			rq = g->q;
+			run = 0;
+		}
+		run++;
+		atomic_store_explicit(&g->state, G_HANDED,
+				      memory_order_release);
+		groups[n] = g;
+		g = next;
+	}
+	if (!rq) /* nothing taken */
+		return 0;
+	queue_unready_n(rq, run);
+	e->ready_head = g;
+	if (!g)
+		e->ready_tail = NULL;
+	e->nready -= n;
+	return n;
+}
+
 IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 				 struct iopf_group **groups, unsigned int max)
 {
@@ -648,6 +688,7 @@ IOPF_EXPORT int iopf_engine_pull(struct iopf_engine *e,
 		if (rc < 0)
 			return rc;
 	}
+	n = pull_live(e, groups, max);
 	while (n < max && (g = next_live(e))) {
 		hand_out(g);
 		groups[n++] = g;

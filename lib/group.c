@@ -104,6 +104,7 @@ IOPF_INLINE int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
 	a->rsp[n].code = code;
 	a->tags[n] = tag;
 	a->n = n + 1;
+	a->special += code != IOPF_RESP_SUCCESS || (tag & ANS_AUTO);
 	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
 	queue_mark_dirty_locked(q);
 	return 0;
@@ -454,6 +455,68 @@ static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
 }
 
 /*
+ * The common case first: groups of one record (LAST_PAGE on each), none open,
+ * no deadline, a free slot and a tracked, unowned cookie for each. What
+ * queue_ingest() does for them, with the queue's and the engine's fields in
+ * locals (the stores to the groups could alias them as far as the compiler
+ * knows). Returns the first record it did not take, for the general loop:
+ * the first that is anything else. Called with q->lock held.
+ */
+IOPF_INLINE const struct iommu_hwpt_pgfault *
+ingest_singles(struct iopf_queue *q, const struct iommu_hwpt_pgfault *rec,
+	       const struct iommu_hwpt_pgfault *end, bool unwritten,
+	       uint32_t *closed)
+{
+	struct iopf_engine *e = q->e;
+	struct cookie_owner *owners = q->owners;
+	struct iopf_group *free = q->free_head, *last = e->ready_tail;
+	struct iopf_group **link = last ? &last->next : &e->ready_head;
+	uint32_t nowners = q->nowners, n = 0;
+	uint64_t tag = q->next_tag;
+	bool stale_check = false;
+
+	for (; rec < end; rec++) {
+		struct iopf_group *g = free;
+		uint32_t cookie = rec->cookie;
+		struct cookie_owner *o;
+
+		if (unlikely(!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) ||
+			     !g || cookie >= nowners))
+			break;
+		o = &owners[cookie];
+		if (unlikely(o->g != NULL))
+			break;
+		free = g->next;
+		g->cookie = cookie;
+		g->tag = ++tag;
+		/* The cookie had an owner before, whose answer may not have
+		 * been written yet (see cookie_take). */
+		stale_check |= unwritten && o->tag;
+		o->tag = tag;
+		o->g = g;
+		fault_from_record(&g->faults[0], rec);
+		g->count = 1;
+		gstate_set(g, G_READY);
+		*link = g;
+		link = &g->next;
+		last = g;
+		n++;
+	}
+	if (!n)
+		return rec;
+	last->next = NULL;
+	e->ready_tail = last;
+	q->free_head = free;
+	if (!free)
+		q->free_tail = NULL;
+	q->next_tag = tag;
+	if (stale_check)
+		q->stale_check = true;
+	*closed = n;
+	return rec;
+}
+
+/*
  * The kernel's read gives whole groups, every record of a group carrying the
  * group's cookie and the last one LAST_PAGE (iommufd_fault_fops_read, 6.11+).
  * A group still open at the end of a read is kept and completed by the next
@@ -475,6 +538,9 @@ IOPF_INLINE int queue_ingest(struct iopf_queue *q, ssize_t res)
 	 * them out); the loop's own (to a group it cannot hold) set it below.
 	 */
 	unwritten = q->pending.n || q->inflight_ans.off < q->inflight_ans.n;
+	if (likely(!q->assembling && !q->dropping && !q->deadline_ns))
+		rec = ingest_singles(q, rec, end, unwritten, &closed);
+	faults = closed;
 	for (; rec < end; rec++) {
 		struct iopf_group *g = q->assembling;
 
@@ -672,14 +738,14 @@ IOPF_INLINE void swap_answers_locked(struct iopf_queue *q)
 
 		*w = q->pending;
 		q->pending = t;
-		q->pending.n = q->pending.off = 0;
+		q->pending.n = q->pending.off = q->pending.special = 0;
 		atomic_store_explicit(&q->npending, 0, memory_order_relaxed);
 		/* Both buffers grow to the largest burst, so that the swap
 		 * stops allocating once the queue has seen it. */
 		if (q->pending.cap < w->cap)
 			ans_reserve(&q->pending, w->cap);
 	} else {
-		w->n = 0;
+		w->n = w->special = 0;
 	}
 	w->off = 0;
 }
@@ -753,7 +819,7 @@ void queue_filter_stale_slow(struct iopf_queue *q)
 	}
 	w->n = to;
 	if (w->off >= w->n)
-		w->n = w->off = 0;
+		w->n = w->off = w->special = 0;
 	/*
 	 * Every answer given before the cookie changed hands was in pending or
 	 * here when it did; an answer given since cannot be stale (its group
@@ -812,6 +878,11 @@ IOPF_INLINE void report_taken(struct iopf_queue *q, uint32_t taken)
 		end = w->n;
 	if (q->answered) {
 		report_taken_cb(q, end);
+		w->off = end;
+		return;
+	}
+	if (likely(!w->special)) {
+		q->stats.answers_success += end - i;
 		w->off = end;
 		return;
 	}
@@ -875,7 +946,7 @@ IOPF_INLINE void answers_done(struct iopf_queue *q, ssize_t res)
 	else
 		answers_failed(q, res);
 	if (w->off >= w->n)
-		w->n = w->off = 0;
+		w->n = w->off = w->special = 0;
 }
 
 IOPF_OPTIMIZE("no-tree-vectorize")
@@ -1110,6 +1181,7 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 	a->rsp[n].code = code;
 	a->tags[n] = g->tag;
 	a->n = n + 1;
+	a->special += code != IOPF_RESP_SUCCESS;
 	atomic_store_explicit(&q->npending, n + 1, memory_order_release);
 	queue_mark_dirty_locked(q);
 	/* On the outstanding list only with a deadline. */
