@@ -198,6 +198,8 @@ struct iopf_queue *iopf_group_queue(const struct iopf_group *g);
 void iopf_group_set_user(struct iopf_group *g, void *user);
 void *iopf_group_user(const struct iopf_group *g);
 int iopf_group_respond(struct iopf_group *g, uint32_t code);
+int iopf_group_respond_batch(struct iopf_group *const *groups, unsigned int n,
+			     uint32_t code, int *results);
 
 /* ---- vIOMMUs and vDEVICEs (Linux 6.13+) -------------------------------- */
 

@@ -4,6 +4,7 @@
  * answers. Nothing here allocates once a queue has seen its largest burst:
  * group slots and answer buffers grow geometrically and are reused.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -172,6 +173,21 @@ IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	else
 		q->free_head = g;
 	q->free_tail = g;
+}
+
+/* Slots made free (as slot_put makes them) and linked head to tail, to the
+ * free list's tail. Called with q->lock held. */
+IOPF_INLINE void slots_put(struct iopf_queue *q, struct iopf_group *head,
+			   struct iopf_group *tail)
+{
+	if (!head)
+		return;
+	tail->next = NULL;
+	if (q->free_tail)
+		q->free_tail->next = head;
+	else
+		q->free_head = head;
+	q->free_tail = tail;
 }
 
 /* A free slot, its count 0 and user NULL (slot_put, or calloc); its next
@@ -1124,9 +1140,11 @@ IOPF_EXPORT void *iopf_group_user(const struct iopf_group *g)
 	return g ? g->user : NULL;
 }
 
-/* Every answer but the ordinary one: refused, late, stale, or no memory. */
-static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
-				  uint32_t state, uint32_t code)
+/* Every answer but the ordinary one: refused, late, stale, or no memory.
+ * Called with q->lock held, which it keeps. */
+static IOPF_COLD int respond_locked_slow(struct iopf_queue *q,
+					 struct iopf_group *g, uint32_t state,
+					 uint32_t code)
 {
 	int rc;
 
@@ -1134,30 +1152,33 @@ static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
 		olist_del(g);
 		q->nexpired--;
 		slot_put(q, g);
-		qlock_unlock(&q->lock);
 		return -ETIMEDOUT;
 	}
 	if (state == G_STALE) {
 		atomic_fetch_add_explicit(&q->stale_responds, 1,
 					  memory_order_relaxed);
 		slot_put(q, g);
-		qlock_unlock(&q->lock);
 		return -ESTALE;
 	}
-	if (state != G_HANDED) {
-		qlock_unlock(&q->lock);
+	if (state != G_HANDED)
 		return state == G_READY ? -EINVAL : -EALREADY;
-	}
 	rc = ans_push(q, g->cookie, code, g->tag);
-	if (rc) {
-		qlock_unlock(&q->lock);
+	if (rc)
 		return rc;
-	}
 	olist_del(g);
 	slot_put(q, g);
-	qlock_unlock(&q->lock);
-	engine_wake(q->e);
 	return 0;
+}
+
+static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
+				  uint32_t state, uint32_t code)
+{
+	int rc = respond_locked_slow(q, g, state, code);
+
+	qlock_unlock(&q->lock);
+	if (!rc)
+		engine_wake(q->e);
+	return rc;
 }
 
 IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
@@ -1191,4 +1212,119 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 	qlock_unlock(&q->lock);
 	engine_wake(q->e);
 	return 0;
+}
+
+/*
+ * Many answers at once: each group as iopf_group_respond() would answer it,
+ * the groups of one queue that follow each other in the array under one hold
+ * of its lock, one wake of its engine.
+ */
+IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
+					 unsigned int n, uint32_t code,
+					 int *results)
+{
+	unsigned int i = 0, queued = 0;
+
+	if (unlikely((n && !groups) || n > INT_MAX))
+		return -EINVAL;
+	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
+		return -EINVAL;
+	while (i < n) {
+		struct iopf_group *g = groups[i];
+		struct iommu_hwpt_page_response *rsp;
+		unsigned int before = queued;
+		struct iopf_queue *q;
+		struct ans_buf *a;
+		struct iopf_group *fhead = NULL, *ftail = NULL;
+		struct cookie_owner *owners;
+		uint32_t k, k0, cap, nowners;
+		uint64_t *tags;
+		bool dl;
+
+		if (unlikely(!g || !g->q)) {
+			if (results)
+				results[i] = -EINVAL;
+			i++;
+			continue;
+		}
+		q = g->q;
+		a = &q->pending;
+		qlock_lock(&q->lock);
+		/* The buffer's fields in locals: the stores of slot_put()
+		 * could alias them as far as the compiler knows. */
+		rsp = a->rsp;
+		tags = a->tags;
+		k = a->n;
+		cap = a->cap;
+		k0 = k;
+		owners = q->owners;
+		nowners = q->nowners;
+		dl = q->deadline_ns != 0;
+		for (; i < n; i++) {
+			uint32_t state;
+			int rc = 0;
+
+			g = groups[i];
+			if (unlikely(!g) || g->q != q)
+				break;
+			state = gstate(g);
+			if (unlikely(state != G_HANDED || k == cap)) {
+				/* Room for the rest of the array if the
+				 * buffer is full (ans_push() tries again and
+				 * says ENOMEM if there is no memory). */
+				a->n = k;
+				if (code != IOPF_RESP_SUCCESS)
+					a->special += k - k0;
+				slots_put(q, fhead, ftail);
+				fhead = ftail = NULL;
+				if (state == G_HANDED)
+					(void)ans_reserve(a, n - i);
+				rc = respond_locked_slow(q, g, state, code);
+				rsp = a->rsp;
+				tags = a->tags;
+				k = k0 = a->n;
+				cap = a->cap;
+			} else {
+				rsp[k].cookie = g->cookie;
+				rsp[k].code = code;
+				tags[k] = g->tag;
+				k++;
+				/* On the outstanding list only with a
+				 * deadline. */
+				if (dl)
+					olist_del(g);
+				/* slot_put(), the slot kept on a list of
+				 * this run's (in order). */
+				if (g->cookie < nowners &&
+				    owners[g->cookie].g == g)
+					owners[g->cookie].g = NULL;
+				gstate_set(g, G_FREE);
+				g->user = NULL;
+				g->count = 0;
+				if (unlikely(g->cap > SLOT_KEEP_FAULTS))
+					slot_shrink(g);
+				if (ftail)
+					ftail->next = g;
+				else
+					fhead = g;
+				ftail = g;
+			}
+			if (results)
+				results[i] = rc;
+			queued += !rc;
+		}
+		a->n = k;
+		if (code != IOPF_RESP_SUCCESS)
+			a->special += k - k0;
+		slots_put(q, fhead, ftail);
+		if (queued != before) {
+			atomic_store_explicit(&q->npending, k,
+					      memory_order_release);
+			queue_mark_dirty_locked(q);
+		}
+		qlock_unlock(&q->lock);
+		if (queued != before)
+			engine_wake(q->e);
+	}
+	return (int)queued;
 }

@@ -9,8 +9,8 @@
  * cookies and missing LAST_PAGE likely, or raw bytes of any length), read
  * results (0, EINVAL: "does not fit", EAGAIN, EIO ...), write results (short,
  * EINVAL, EAGAIN, EIO), and the caller's side: process, wait, pull, dispatch,
- * respond (good and bad codes, twice), flush. At the end the queue, the engine
- * and the context are freed.
+ * respond (good and bad codes, twice; one by one and in batches), flush. At the
+ * end the queue, the engine and the context are freed.
  *
  * The kernel here is a backend of the fuzzer's own (lib/backend.h): its fault
  * fd is /dev/zero, and its read_done/write_done hooks put the script's bytes
@@ -470,6 +470,64 @@ static void respond_held(struct fk *k, size_t i, uint32_t code, bool twice)
 	respond(k, g, code, twice);
 }
 
+/* Up to cnt held groups (input-chosen), then perhaps the first again and a
+ * NULL, answered with one iopf_group_respond_batch() call: each entry gets
+ * what iopf_group_respond() would have given it, and the count is of those
+ * queued. A bad code refuses the whole call, and they are answered again. */
+static void respond_held_batch(struct fk *k, struct in *in, unsigned int cnt,
+			       uint32_t code, bool dup, bool null)
+{
+	struct iopf_group *gs[8];
+	uint32_t cookies[8];
+	uint64_t tags[8];
+	int rcs[8], rc, queued = 0;
+	unsigned int n = 0, nheld;
+
+	while (n < cnt && k->held.n) {
+		size_t i = u8(in) % k->held.n;
+		struct iopf_group *g = k->held.v[i].g;
+
+		CHECK(iopf_group_tag(g) == k->held.v[i].tag,
+		      "held group changed");
+		k->held.v[i] = k->held.v[--k->held.n];
+		cookies[n] = iopf_group_cookie(g);
+		tags[n] = iopf_group_tag(g);
+		gs[n++] = g;
+	}
+	nheld = n;
+	if (dup && nheld)
+		gs[n++] = gs[0];
+	if (null)
+		gs[n++] = NULL;
+	rc = iopf_group_respond_batch(gs, n, code, rcs);
+	if (code > IOPF_RESP_INVALID) {
+		CHECK(rc == -EINVAL, "respond_batch with code %u: %d", code,
+		      rc);
+		code = IOPF_RESP_SUCCESS;
+		rc = iopf_group_respond_batch(gs, n, code, rcs);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (i >= nheld) {
+			/* The first again (answered or released by now),
+			 * or NULL. */
+			CHECK(rcs[i] == (gs[i] ? -EALREADY : -EINVAL),
+			      "respond_batch [%u] (%s): %d", i,
+			      gs[i] ? "again" : "NULL", rcs[i]);
+			continue;
+		}
+		CHECK(rcs[i] == 0 || rcs[i] == -ETIMEDOUT ||
+			      rcs[i] == -ESTALE,
+		      "respond_batch [%u]: %d", i, rcs[i]);
+		if (rcs[i] == 0) {
+			VEC_PUSH(k->accepted,
+				 ((struct answer){ cookies[i], code, tags[i],
+						   0 }));
+			queued++;
+		}
+	}
+	CHECK(rc == queued, "respond_batch: %d, %d queued", rc, queued);
+}
+
 static int handler(struct iopf_group *g, void *user)
 {
 	struct fk *k = user;
@@ -855,7 +913,11 @@ static int run_script(const uint8_t *data, size_t size)
 			break;
 		}
 		case 7:
-			if (k.held.n)
+			if (k.held.n && (op & 0x40))
+				respond_held_batch(&k, &in, (op >> 4) % 4 + 1,
+						   (op >> 4) % 3, op & 0x80,
+						   op & 0x20);
+			else if (k.held.n)
 				respond_held(&k, u8(&in) % k.held.n,
 					     (op >> 4) % 3, op & 0x80);
 			break;

@@ -5,6 +5,7 @@
  * end in /uring and /plain) and checks the mock's books at teardown.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -959,6 +960,182 @@ static void stale_after_detach(void **state)
 	 * itself; the kernel refuses both the same way. */
 	assert_int_equal(ginfo(f, gid[1]).answers, 2);
 	f->expect_bad_duplicate = 2;
+}
+
+/* iopf_group_respond_batch(): bad arguments answer nothing; each group is
+ * answered as iopf_group_respond() would answer it, with its own result. */
+static void respond_batch_args(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[2], *arr[4];
+	struct iopf_mock_stats ms;
+	uint64_t gid[2];
+	int rcs[4];
+
+	fx_init_default(f);
+	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
+	gid[1] = fx_trigger(f, 0, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+
+	/* Refused whole: nothing queued, the groups still open. */
+	assert_int_equal(iopf_group_respond_batch(g, 2, 2, rcs), -EINVAL);
+	assert_int_equal(
+		iopf_group_respond_batch(NULL, 1, IOPF_RESP_SUCCESS, rcs),
+		-EINVAL);
+	assert_int_equal(iopf_group_respond_batch(g, (unsigned int)INT_MAX + 1u,
+						  IOPF_RESP_SUCCESS, NULL),
+			 -EINVAL);
+	assert_int_equal(
+		iopf_group_respond_batch(NULL, 0, IOPF_RESP_SUCCESS, NULL), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 0);
+	assert_int_equal(ginfo(f, gid[0]).state, IOPF_MOCK_GROUP_DELIVERED);
+	assert_int_equal(ginfo(f, gid[1]).state, IOPF_MOCK_GROUP_DELIVERED);
+
+	/* A NULL entry and a group given twice fail alone. */
+	arr[0] = g[0];
+	arr[1] = NULL;
+	arr[2] = g[1];
+	arr[3] = g[0];
+	assert_int_equal(
+		iopf_group_respond_batch(arr, 4, IOPF_RESP_SUCCESS, rcs), 2);
+	assert_int_equal(rcs[0], 0);
+	assert_int_equal(rcs[1], -EINVAL);
+	assert_int_equal(rcs[2], 0);
+	assert_int_equal(rcs[3], -EALREADY);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	ms = fx_mstats(f);
+	assert_int_equal(ms.writes, 1);
+	assert_int_equal(ms.answered_success, 2);
+	assert_int_equal(ms.bad_duplicate, 0);
+	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered(f, gid[1], IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_qstats(f, 0).answers_success, 2);
+	/* Answered already: nothing more is written. */
+	assert_int_equal(iopf_group_respond_batch(g, 2, IOPF_RESP_INVALID, rcs),
+			 0);
+	assert_int_equal(rcs[0], -EALREADY);
+	assert_int_equal(rcs[1], -EALREADY);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 1);
+	assert_int_equal(f->nanswers, 2);
+}
+
+/* Groups of two queues, mixed in the array (a run of each at a time), with
+ * INVALID and no results array; then a batch larger than the answer buffer
+ * (16 answers to begin with), which grows it in the call; then the counters
+ * of a queue without an answered callback. */
+static void respond_batch_queues(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[40], *arr[6];
+	uint64_t gid[40];
+	struct iopf_stats st;
+	unsigned int k = 0;
+
+	fx_init_default(f);
+	fx_add_queue(f, &(struct fx_qcfg){0});
+	for (unsigned int i = 0; i < 3; i++) {
+		gid[2 * i] = fx_trigger(f, 0, i + 1, 1, 0x1000 * (i + 1));
+		gid[2 * i + 1] = fx_trigger(f, 1, i + 1, 1, 0x1000 * (i + 1));
+	}
+	assert_int_equal(fx_pull(f, g, 6, 5000), 6);
+	/* q0 q0 q1 q1 q0 q1, whatever order they were pulled in. */
+	for (unsigned int want = 0; want < 6; want++) {
+		struct iopf_queue *q = f->qs[(0x2a >> want) & 1].q;
+
+		for (unsigned int i = 0; i < 6; i++)
+			if (g[i] && iopf_group_queue(g[i]) == q) {
+				arr[k++] = g[i];
+				g[i] = NULL;
+				break;
+			}
+	}
+	assert_int_equal(k, 6);
+	assert_int_equal(
+		iopf_group_respond_batch(arr, 6, IOPF_RESP_INVALID, NULL), 6);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 6; i++)
+		assert_answered(f, gid[i], IOPF_RESP_INVALID);
+	for (unsigned int qi = 0; qi < 2; qi++) {
+		st = fx_qstats(f, qi);
+		assert_int_equal(st.answers_invalid, 3);
+		assert_int_equal(st.answers_success, 0);
+	}
+	assert_int_equal(f->nanswers, 6);
+	for (unsigned int i = 0; i < 6; i++) {
+		assert_int_equal(f->answers[i].code, IOPF_RESP_INVALID);
+		assert_int_equal(f->answers[i].result, 0);
+	}
+
+	for (unsigned int i = 0; i < 40; i++)
+		gid[i] = fx_trigger(f, 1, 100 + i, 1, 0x100000 + 0x1000 * i);
+	assert_int_equal(fx_pull(f, g, 40, 5000), 40);
+	assert_int_equal(
+		iopf_group_respond_batch(g, 40, IOPF_RESP_SUCCESS, NULL), 40);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 40; i++)
+		assert_answered(f, gid[i], IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_qstats(f, 1).answers_success, 40);
+	assert_int_equal(fx_mstats(f).bad_duplicate, 0);
+
+	/* Without an answered callback the queue counts what was taken by
+	 * code: INVALID from a batch is not counted SUCCESS. */
+	fx_add_queue(f, &(struct fx_qcfg){.no_answered = true});
+	for (unsigned int i = 0; i < 3; i++)
+		gid[i] = fx_trigger(f, 2, 200 + i, 1, 0x1000 * (i + 1));
+	assert_int_equal(fx_pull(f, g, 3, 5000), 3);
+	assert_int_equal(
+		iopf_group_respond_batch(g, 2, IOPF_RESP_INVALID, NULL), 2);
+	assert_int_equal(
+		iopf_group_respond_batch(g + 2, 1, IOPF_RESP_SUCCESS, NULL), 1);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	st = fx_qstats(f, 2);
+	assert_int_equal(st.answers_invalid, 2);
+	assert_int_equal(st.answers_success, 1);
+}
+
+/* A stale group (its device detached, its cookie given to a newer group)
+ * and an expired one (past the queue's deadline) fail alone, as with
+ * iopf_group_respond(): -ESTALE, -ETIMEDOUT; the others are answered. */
+static void respond_batch_stale_expired(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *old, *young, *late, *arr[3];
+	uint64_t gold, gyoung, glate;
+	uint32_t dev;
+	int rcs[3];
+
+	fx_init_default(f);
+	fx_add_queue(f, &(struct fx_qcfg){.deadline_ns = 50 * MS});
+	dev = f->qs[0].dev;
+	gold = fx_trigger(f, 0, 1, 1, 0x1000);
+	assert_int_equal(fx_pull(f, &old, 1, 5000), 1);
+	fx_detach(f, dev);
+	fx_attach(f, dev, f->qs[0].hwpt);
+	gyoung = fx_trigger(f, 0, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, &young, 1, 5000), 1);
+	assert_int_equal(iopf_group_cookie(young), iopf_group_cookie(old));
+	glate = fx_trigger(f, 1, 3, 1, 0x3000);
+	assert_int_equal(fx_pull(f, &late, 1, 5000), 1);
+	usleep(120 * 1000);
+	/* The engine answers the late group INVALID itself. */
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(iopf_engine_process(f->e), 0);
+	assert_answered(f, glate, IOPF_RESP_INVALID);
+
+	arr[0] = old;
+	arr[1] = late;
+	arr[2] = young;
+	assert_int_equal(
+		iopf_group_respond_batch(arr, 3, IOPF_RESP_SUCCESS, rcs), 1);
+	assert_int_equal(rcs[0], -ESTALE);
+	assert_int_equal(rcs[1], -ETIMEDOUT);
+	assert_int_equal(rcs[2], 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_answered(f, gyoung, IOPF_RESP_SUCCESS);
+	assert_int_equal(ginfo(f, gold).answers, 0);
+	assert_answered(f, glate, IOPF_RESP_INVALID);
 }
 
 /* The kernel answers a detached device's groups itself and gives their
@@ -2089,22 +2266,44 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		const struct iopf_fault *ft;
-		struct iopf_group *g;
-		bool bad;
+		struct iopf_group *gs[2][8];
+		unsigned int n = 0, nc[2] = {0, 0}, bad = 0;
 
 		while (w->head == w->tail && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
 		if (w->head == w->tail)
 			break;
-		g = w->items[w->head++];
+		/* One group alone, or what is waiting (up to 8), answered
+		 * with one call per code. */
+		while (w->head != w->tail && n < 8) {
+			struct iopf_group *g = w->items[w->head++];
+			/* A group handed to this thread alone: it must be
+			 * whole. */
+			const struct iopf_fault *ft = iopf_group_fault(g, 0);
+			uint32_t code;
+
+			n++;
+			if (!ft) {
+				bad++;
+				continue;
+			}
+			code = conc_code(ft);
+			gs[code][nc[code]++] = g;
+		}
 		pthread_mutex_unlock(&w->lock);
-		/* A group handed to this thread alone: it must be whole. */
-		ft = iopf_group_fault(g, 0);
-		bad = !ft || iopf_group_respond(g, conc_code(ft)) != 0;
+		if (n == 1 && nc[0] + nc[1] == 1) {
+			uint32_t code = nc[1];
+
+			bad += iopf_group_respond(gs[code][0], code) != 0;
+		} else {
+			for (uint32_t code = 0; code < 2; code++)
+				bad += nc[code] -
+				       (unsigned int)iopf_group_respond_batch(
+					       gs[code], nc[code], code, NULL);
+		}
 		pthread_mutex_lock(&w->lock);
 		w->failed += bad;
-		w->done++;
+		w->done += n;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -2287,6 +2486,9 @@ int main(void)
 		T(read_errno),
 		T(solo_read_error),
 		T(respond_once),
+		T(respond_batch_args),
+		T(respond_batch_queues),
+		T(respond_batch_stale_expired),
 		T(answers_coalesced),
 		T(short_write),
 		T(write_results_no_callback),

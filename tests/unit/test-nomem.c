@@ -41,6 +41,21 @@ void *calloc(size_t n, size_t size)
 	}
 	return __libc_calloc(n, size);
 }
+
+/* Every realloc fails while fail_realloc is set: only the answer buffers'
+ * growth runs then (see respond_batch_nomem). */
+extern void *__libc_realloc(void *p, size_t size);
+
+static atomic_bool fail_realloc;
+
+void *realloc(void *p, size_t size)
+{
+	if (atomic_load(&fail_realloc)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_realloc(p, size);
+}
 #endif
 
 /* Whether the calls reach the calloc above (not under valgrind, which
@@ -274,11 +289,58 @@ static void slot_alloc_fails_write_fails(void **state)
 	assert_int_equal(fx_ginfo(f, gid[HELD]).answers, 0);
 }
 
+/*
+ * iopf_group_respond_batch() when the answer buffer cannot grow: the answers
+ * that fit (16, the buffer of a new queue) are queued, each of the others
+ * fails alone with -ENOMEM and its group stays the caller's, to be answered
+ * again once memory is back. Every group is answered once.
+ */
+static void respond_batch_nomem(void **state)
+{
+#ifndef __SANITIZE_ADDRESS__
+	struct fx *f = *state;
+	struct iopf_group *g[20];
+	uint64_t gid[20];
+	int rcs[20], n;
+
+	if (!interposed())
+		skip();
+	fx_init_default(f);
+	for (unsigned int i = 0; i < 20; i++)
+		gid[i] = fx_trigger(f, 0, i + 1, 1, 0x1000ull * (i + 1));
+	assert_int_equal(fx_pull(f, g, 20, 5000), 20);
+	atomic_store(&fail_realloc, true);
+	n = iopf_group_respond_batch(g, 20, IOPF_RESP_SUCCESS, rcs);
+	atomic_store(&fail_realloc, false);
+	assert_int_equal(n, 16);
+	for (unsigned int i = 0; i < 20; i++)
+		assert_int_equal(rcs[i], i < 16 ? 0 : -ENOMEM);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 20; i++)
+		assert_int_equal(fx_ginfo(f, gid[i]).state,
+				 i < 16 ? IOPF_MOCK_GROUP_ANSWERED
+					: IOPF_MOCK_GROUP_DELIVERED);
+	assert_int_equal(
+		iopf_group_respond_batch(g + 16, 4, IOPF_RESP_SUCCESS, rcs), 4);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	for (unsigned int i = 0; i < 20; i++) {
+		assert_int_equal(fx_ginfo(f, gid[i]).state,
+				 IOPF_MOCK_GROUP_ANSWERED);
+		assert_int_equal(fx_ginfo(f, gid[i]).answers, 1);
+	}
+	assert_int_equal(fx_qstats(f, 0).answers_success, 20);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		FX_BOTH(slot_alloc_fails),
 		FX_BOTH(slot_alloc_fails_write_fails),
+		FX_BOTH(respond_batch_nomem),
 	};
 
 	if (getenv("IOPF_TEST_FILTER"))
