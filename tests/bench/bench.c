@@ -799,7 +799,7 @@ static int drain_lib_pull(struct run *r, uint64_t want)
 	struct iopf_group *gs[PULL_MAX];
 
 	while (r->received < want) {
-		int n = iopf_engine_pull(r->e, gs, PULL_MAX);
+		int n = iopf_engine_pull(r->e, gs, PULL_MAX), rc;
 
 		if (n < 0)
 			return fail(r, n, "iopf_engine_pull: %s", strerror(-n));
@@ -814,13 +814,12 @@ static int drain_lib_pull(struct run *r, uint64_t want)
 					    cfg.timeout_ms);
 			continue;
 		}
-		for (int i = 0; i < n; i++) {
-			int rc = iopf_group_respond(gs[i], IOPF_RESP_SUCCESS);
-
-			if (rc)
-				return fail(r, rc, "iopf_group_respond: %s",
-					    strerror(-rc));
-		}
+		rc = iopf_group_respond_batch(gs, (unsigned int)n,
+					      IOPF_RESP_SUCCESS, NULL);
+		if (rc != n)
+			return fail(r, rc < 0 ? rc : -EIO,
+				    "iopf_group_respond_batch: %d of %d", rc,
+				    n);
 		r->received += (uint64_t)n;
 	}
 	return lib_flush(r);
@@ -1204,7 +1203,7 @@ static int row_prepare(struct run *r, struct result *res, struct mrow *mr,
 
 /* One measured pass of want groups (fewer if the budget cuts it). */
 static int row_pass(struct run *r, const char *host, struct result *res,
-		     struct mrow *mr, uint64_t want, unsigned int budget_ms)
+		    struct mrow *mr, uint64_t want, unsigned int budget_ms)
 {
 	uint64_t ta0, a0;
 	uint64_t *lat = NULL;
@@ -2639,7 +2638,7 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 			if (dead[k])
 				continue;
 			rc = row_pass(&runs[k], host_names[h], res[k], &mrs[k],
-				       mrs[k].groups / passes, cfg.pass_ms);
+				      mrs[k].groups / passes, cfg.pass_ms);
 			if (rc) {
 				cell_failed_now(h, rep, &cells[k], &runs[k],
 						res[k], rc);
