@@ -111,6 +111,23 @@ IOPF_INLINE int ans_push(struct iopf_queue *q, uint32_t cookie, uint32_t code,
 	return 0;
 }
 
+/* Slots made free (slot_clear) and linked head to tail, to the free list's
+ * tail. Called with q->lock held. Freed slots go to the tail and are taken
+ * from the head, so a slot is reused as late as possible: a second answer to
+ * a group finds it free (-EALREADY) rather than someone else's. */
+IOPF_INLINE void slots_put(struct iopf_queue *q, struct iopf_group *head,
+			   struct iopf_group *tail)
+{
+	if (!head)
+		return;
+	tail->next = NULL;
+	if (q->free_tail)
+		q->free_tail->next = head;
+	else
+		q->free_head = head;
+	q->free_tail = tail;
+}
+
 static int slots_grow(struct iopf_queue *q)
 {
 	struct iopf_group *chunk;
@@ -133,12 +150,7 @@ static int slots_grow(struct iopf_queue *q)
 		g->faults = g->inline_faults;
 		g->cap = INLINE_FAULTS;
 		g->onext = g->oprev = g;
-		g->next = NULL;
-		if (q->free_tail)
-			q->free_tail->next = g;
-		else
-			q->free_head = g;
-		q->free_tail = g;
+		slots_put(q, g, g);
 	}
 	return 0;
 }
@@ -151,15 +163,14 @@ static IOPF_COLD void slot_shrink(struct iopf_group *g)
 	g->cap = INLINE_FAULTS;
 }
 
-/* Called with q->lock held. Freed slots go to the tail and are taken from the
- * head, so a slot is reused as late as possible: a second answer to a group
- * finds it free (-EALREADY) rather than someone else's. */
-IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
+/* A group's slot made free, not yet on the free list; owners and nowners are
+ * its queue's cookie map. Called with the queue's lock held. */
+IOPF_INLINE void slot_clear(struct cookie_owner *owners, uint32_t nowners,
+			    struct iopf_group *g)
 {
-	if (g->cookie < q->nowners && q->owners[g->cookie].g == g)
-		q->owners[g->cookie].g = NULL;
+	if (g->cookie < nowners && owners[g->cookie].g == g)
+		owners[g->cookie].g = NULL;
 	gstate_set(g, G_FREE);
-	g->next = NULL;
 	g->user = NULL;
 	g->count = 0;
 	/* Slots are reused FIFO, so in time every slot would keep a fault
@@ -168,26 +179,13 @@ IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	 * a larger group allocates its array and gives it back here. */
 	if (unlikely(g->cap > SLOT_KEEP_FAULTS))
 		slot_shrink(g);
-	if (q->free_tail)
-		q->free_tail->next = g;
-	else
-		q->free_head = g;
-	q->free_tail = g;
 }
 
-/* Slots made free (as slot_put makes them) and linked head to tail, to the
- * free list's tail. Called with q->lock held. */
-IOPF_INLINE void slots_put(struct iopf_queue *q, struct iopf_group *head,
-			   struct iopf_group *tail)
+/* Called with q->lock held. */
+IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
 {
-	if (!head)
-		return;
-	tail->next = NULL;
-	if (q->free_tail)
-		q->free_tail->next = head;
-	else
-		q->free_head = head;
-	q->free_tail = tail;
+	slot_clear(q->owners, q->nowners, g);
+	slots_put(q, g, g);
 }
 
 /* A free slot, its count 0 and user NULL (slot_put, or calloc); its next
@@ -1295,14 +1293,7 @@ IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
 					olist_del(g);
 				/* slot_put(), the slot kept on a list of
 				 * this run's (in order). */
-				if (g->cookie < nowners &&
-				    owners[g->cookie].g == g)
-					owners[g->cookie].g = NULL;
-				gstate_set(g, G_FREE);
-				g->user = NULL;
-				g->count = 0;
-				if (unlikely(g->cap > SLOT_KEEP_FAULTS))
-					slot_shrink(g);
+				slot_clear(owners, nowners, g);
 				if (ftail)
 					ftail->next = g;
 				else
