@@ -435,8 +435,7 @@ int engine_reserve_deadline(struct iopf_engine *e);
 void engine_queue_failed(struct iopf_engine *e, struct iopf_queue *q);
 /* Takes q off every list of the engine (its queue is being freed). */
 void engine_forget_queue(struct iopf_engine *e, struct iopf_queue *q);
-/* A group of q left the ready list: once none is left, q may be read. */
-/* n of its ready groups left the engine's ready list. */
+/* n groups of q left the ready list: once none is left, q may be read. */
 IOPF_INLINE void queue_unready_n(struct iopf_queue *q, uint32_t n)
 {
 	/* Plain: read it if its last read gave records (epoll names it

@@ -1267,16 +1267,15 @@ IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
 				break;
 			state = gstate(g);
 			if (unlikely(state != G_HANDED || k == cap)) {
-				/* Room for the rest of the array if the
-				 * buffer is full (ans_push() tries again and
-				 * says ENOMEM if there is no memory). */
+				/* As iopf_group_respond(): a full buffer
+				 * doubles in ans_push(), or the answer fails
+				 * with ENOMEM and the group stays the
+				 * caller's. */
 				a->n = k;
 				if (code != IOPF_RESP_SUCCESS)
 					a->special += k - k0;
 				slots_put(q, fhead, ftail);
 				fhead = ftail = NULL;
-				if (state == G_HANDED)
-					(void)ans_reserve(a, n - i);
 				rc = respond_locked_slow(q, g, state, code);
 				rsp = a->rsp;
 				tags = a->tags;
