@@ -3,8 +3,9 @@
  * iopf-monitor: print every fault as it arrives, and the counters on exit.
  *
  * A tracing aid for bringing up a device: the loop waits in the engine
- * (iopf_engine_wait), takes the groups that are ready (iopf_engine_pull) and
- * prints one line per fault. A monitor in a VMM must still answer, or the
+ * (iopf_engine_wait), takes the groups that are ready (iopf_engine_pull),
+ * prints one line per fault and answers what it took with one call
+ * (iopf_group_respond_batch). A monitor in a VMM must still answer, or the
  * device waits forever: it answers SUCCESS, or INVALID with --invalid (the
  * device then sees its access fail). The answered callback prints what the
  * kernel did with each answer; the queue's counters (iopf_queue_stats) are
@@ -270,6 +271,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		while ((n = iopf_engine_pull(e, groups, PULL_MAX)) > 0) {
+			int results[PULL_MAX];
+
 			for (int i = 0; i < n; i++) {
 				unsigned int cnt = iopf_group_count(groups[i]);
 
@@ -277,10 +280,14 @@ int main(int argc, char **argv)
 					print_fault(iopf_group_fault(groups[i], j), j, cnt);
 				m.groups++;
 				m.faults += cnt;
-				rc = iopf_group_respond(groups[i], code);
-				if (rc) {
-					fprintf(stderr, "iopf_group_respond: %s\n",
-						strerror(-rc));
+			}
+			/* The whole pull answered with one call; each group
+			 * has its own result. */
+			rc = iopf_group_respond_batch(groups, (unsigned int)n, code, results);
+			for (int i = 0; i < n; i++) {
+				if (rc < 0 || results[i]) {
+					fprintf(stderr, "iopf_group_respond_batch: %s\n",
+						strerror(rc < 0 ? -rc : -results[i]));
 					goto out;
 				}
 				m.answers++;
