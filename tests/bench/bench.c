@@ -1332,6 +1332,26 @@ out:
 	return rc;
 }
 
+/* A cell's result when its run failed with rc: r's message, or rc's. */
+static void result_failed(struct result *res, const struct run *r, int rc)
+{
+	res->ran = true;
+	res->rc = rc;
+	snprintf(res->err, sizeof(res->err), "%.*s", (int)sizeof(res->err) - 1,
+		 r->err[0] ? r->err : strerror(-rc));
+}
+
+/* The producer's books of a run: every group it raised answered once. */
+static int run_books(struct run *r)
+{
+	char msg[256];
+	int rc = prod_session_check(r->s, r->groups, msg, sizeof(msg));
+
+	if (rc)
+		fail(r, rc, "%s", msg);
+	return rc;
+}
+
 /*
  * One cell: set up nq sources for contender c, measure each of the rows
  * (they share nq and run one after the other on the same queues: a
@@ -1343,7 +1363,6 @@ static void run_cell(const struct contender *c, unsigned int nq,
 		     const char *host, struct result **res)
 {
 	struct run r = {.c = c, .epfd = -1};
-	char msg[256];
 	int rc;
 	unsigned int k = 0;
 
@@ -1354,22 +1373,12 @@ static void run_cell(const struct contender *c, unsigned int nq,
 		if (rc)
 			break;
 	}
-	if (!rc) {
-		rc = prod_session_check(r.s, r.groups, msg, sizeof(msg));
-		if (rc) {
-			fail(&r, rc, "%s", msg);
-			k = nr - 1;
-		}
-	}
+	if (!rc && (rc = run_books(&r)))
+		k = nr - 1;
 	if (rc) {
 		/* The failing row and the ones it kept from running. */
-		for (unsigned int j = k < nr ? k : nr - 1; j < nr; j++) {
-			res[j]->ran = true;
-			res[j]->rc = rc;
-			snprintf(res[j]->err, sizeof(res[j]->err), "%.*s",
-				 (int)sizeof(res[j]->err) - 1,
-				 r.err[0] ? r.err : strerror(-rc));
-		}
+		for (unsigned int j = k < nr ? k : nr - 1; j < nr; j++)
+			result_failed(res[j], &r, rc);
 	}
 	run_teardown(&r);
 }
@@ -2583,10 +2592,7 @@ static void cell_failed_now(unsigned int h, unsigned int rep,
 			    const struct cellspec *c, struct run *r,
 			    struct result *res, int rc)
 {
-	res->ran = true;
-	res->rc = rc;
-	snprintf(res->err, sizeof(res->err), "%.*s", (int)sizeof(res->err) - 1,
-		 r->err[0] ? r->err : strerror(-rc));
+	result_failed(res, r, rc);
 	fprintf(stderr, "iopf-bench: %s %s %s rep %u: %s\n", host_names[h],
 		rows[c->rowi[0]].name, contenders[c->ci].name, rep, res->err);
 }
@@ -2609,7 +2615,6 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 	struct result **res = calloc(ncells, sizeof(*res));
 	bool *dead = calloc(ncells, sizeof(*dead));
 	unsigned int passes = cfg.loaded_passes;
-	char msg[256];
 	int rc;
 
 	if (!runs || !mrs || !res || !dead) {
@@ -2648,13 +2653,8 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 	for (unsigned int k = 0; k < ncells; k++) {
 		if (!dead[k]) {
 			rc = row_finish(&runs[k], res[k], &mrs[k]);
-			if (!rc) {
-				rc = prod_session_check(runs[k].s,
-							runs[k].groups, msg,
-							sizeof(msg));
-				if (rc)
-					fail(&runs[k], rc, "%s", msg);
-			}
+			if (!rc)
+				rc = run_books(&runs[k]);
 			if (rc)
 				cell_failed_now(h, rep, &cells[k], &runs[k],
 						res[k], rc);
