@@ -1179,15 +1179,14 @@ static IOPF_COLD int respond_slow(struct iopf_queue *q, struct iopf_group *g,
 	return rc;
 }
 
-IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
+/* iopf_group_respond() once code is known to be valid. */
+IOPF_INLINE int respond_one(struct iopf_group *g, uint32_t code)
 {
 	struct iopf_queue *q;
 	struct ans_buf *a;
 	uint32_t state, n;
 
 	if (unlikely(!g || !g->q))
-		return -EINVAL;
-	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
 		return -EINVAL;
 	q = g->q;
 	qlock_lock(&q->lock);
@@ -1212,21 +1211,24 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 	return 0;
 }
 
+IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
+{
+	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
+		return -EINVAL;
+	return respond_one(g, code);
+}
+
 /*
  * Many answers at once: each group as iopf_group_respond() would answer it,
  * the groups of one queue that follow each other in the array under one hold
  * of its lock, one wake of its engine.
  */
-IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
-					 unsigned int n, uint32_t code,
-					 int *results)
+static __attribute__((noinline)) int
+respond_many(struct iopf_group *const *groups, unsigned int n, uint32_t code,
+	     int *results)
 {
 	unsigned int i = 0, queued = 0;
 
-	if (unlikely((n && !groups) || n > INT_MAX))
-		return -EINVAL;
-	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
-		return -EINVAL;
 	while (i < n) {
 		struct iopf_group *g = groups[i];
 		struct iommu_hwpt_page_response *rsp;
@@ -1317,4 +1319,25 @@ IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
 			engine_wake(q->e);
 	}
 	return (int)queued;
+}
+
+IOPF_EXPORT int iopf_group_respond_batch(struct iopf_group *const *groups,
+					 unsigned int n, uint32_t code,
+					 int *results)
+{
+	if (unlikely((n && !groups) || n > INT_MAX))
+		return -EINVAL;
+	if (unlikely(code != IOPF_RESP_SUCCESS && code != IOPF_RESP_INVALID))
+		return -EINVAL;
+	/* A batch of one (a pull that found one group: a ping-pong) costs
+	 * what iopf_group_respond() costs, not the loop's set-up (its own
+	 * function, so that the loop's register saves are not paid here). */
+	if (n == 1) {
+		int rc = respond_one(groups[0], code);
+
+		if (results)
+			results[0] = rc;
+		return !rc;
+	}
+	return respond_many(groups, n, code, results);
 }

@@ -1021,6 +1021,40 @@ static void respond_batch_args(void **state)
 	assert_int_equal(f->nanswers, 2);
 }
 
+/* A batch of one takes its own short path (iopf_group_respond()'s): the same
+ * arguments refused, the same results, nothing answered twice. */
+static void respond_batch_one(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[1], *none[1] = {NULL};
+	uint64_t gid;
+	int rc = 7;
+
+	fx_init_default(f);
+	gid = fx_trigger(f, 0, 1, 1, 0x1000);
+	assert_int_equal(fx_pull(f, g, 1, 5000), 1);
+
+	assert_int_equal(iopf_group_respond_batch(g, 1, 2, &rc), -EINVAL);
+	assert_int_equal(rc, 7); /* refused whole: no result written */
+	assert_int_equal(
+		iopf_group_respond_batch(none, 1, IOPF_RESP_SUCCESS, &rc), 0);
+	assert_int_equal(rc, -EINVAL);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 0);
+	assert_int_equal(ginfo(f, gid).state, IOPF_MOCK_GROUP_DELIVERED);
+
+	assert_int_equal(iopf_group_respond_batch(g, 1, IOPF_RESP_INVALID, &rc),
+			 1);
+	assert_int_equal(rc, 0);
+	assert_int_equal(
+		iopf_group_respond_batch(g, 1, IOPF_RESP_SUCCESS, NULL), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 1);
+	assert_answered(f, gid, IOPF_RESP_INVALID);
+	assert_int_equal(fx_qstats(f, 0).answers_invalid, 1);
+	assert_int_equal(f->nanswers, 1);
+}
+
 /* Groups of two queues, mixed in the array (a run of each at a time), with
  * INVALID and no results array; then a batch larger than the answer buffer
  * (16 answers to begin with), which grows it in the call; then the counters
@@ -2487,6 +2521,7 @@ int main(void)
 		T(solo_read_error),
 		T(respond_once),
 		T(respond_batch_args),
+		T(respond_batch_one),
 		T(respond_batch_queues),
 		T(respond_batch_stale_expired),
 		T(answers_coalesced),
