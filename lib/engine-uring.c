@@ -16,15 +16,16 @@
  * iopf_queue_new), which lets all of them run inline in the submitting task
  * rather than in io-wq.
  *
- * Except when a run has reads or writes for two queues or more (a storm over
- * several queues): those go to io-wq (IOSQE_ASYNC), whose workers run them
- * on every CPU side by side, the kernel's share of the work (records copied
- * out, answers handed to the IOMMU driver) with them, while this thread
- * handles what the first completions gave. That is what a loop of read(2)
- * and write(2) cannot do: 16 queues under qemu with 2 CPUs, 1.1x-1.3x the
- * plain engine. A READ behind a POLL (a queue found empty) and a lone
- * queue's operations stay inline: there the worker's wake-up would only add
- * latency.
+ * With IOPF_ENGINE_ASYNC (not the default), a run that has reads or writes
+ * for two queues or more (a storm over several queues) sends them to io-wq
+ * (IOSQE_ASYNC), whose workers run them on the other CPUs side by side, the
+ * kernel's share of the work (records copied out, answers handed to the
+ * IOMMU driver) with them, while this thread handles what the first
+ * completions gave. With idle CPUs that is faster than a loop of read(2) and
+ * write(2) can be, but it costs more CPU a fault, and with busy CPUs it can
+ * be slower (tests/bench, 16queues; see libiopf(7)). A READ behind a POLL (a
+ * queue found empty) and a lone queue's operations stay inline even then:
+ * there the worker's wake-up would only add latency.
  *
  * A run with work for one queue only, of however many (one active PASID of a
  * guest's hundreds), treats it as a lone queue (solo_sync, lone_queue): its
