@@ -4,6 +4,7 @@
  * vevent.h for the kernel's rules this follows).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "uapi/iommufd.h"
@@ -42,6 +43,49 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 	uint64_t lost = *lostp;
 	unsigned int i;
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Each record's header in one 8-byte load (flags low, sequence high);
+	 * type|flags and len|__pad, the same for the whole run, in one 8-byte
+	 * store each. */
+	_Static_assert(
+		offsetof(struct iommufd_vevent_header, flags) == 0 &&
+			offsetof(struct iommufd_vevent_header, sequence) == 4,
+		"the kernel's header");
+	_Static_assert(offsetof(struct iopf_vevent, flags) == 4 &&
+			       offsetof(struct iopf_vevent, sequence) == 8 &&
+			       offsetof(struct iopf_vevent, lost) == 12 &&
+			       offsetof(struct iopf_vevent, data) == 16 &&
+			       offsetof(struct iopf_vevent, len) == 24 &&
+			       offsetof(struct iopf_vevent, __pad) == 28,
+		       "struct iopf_vevent");
+	const uint64_t type_flags = type, len_pad = payload_len;
+	const uint64_t not_plain =
+		0xffffffffull | ((uint64_t)~VEVENT_SEQ_MASK << 32);
+	struct iopf_vevent *const ev0 = ev, *const end = ev + nmax;
+	/* The next sequence expected, masked once after the loop: the gap,
+	 * masked, is the same either way (seq <= INT_MAX here). */
+	uint32_t expect = next;
+
+	for (; ev < end; p += rec, ev++) {
+		uint64_t hdr;
+		uint32_t seq, gap;
+
+		memcpy(&hdr, p, sizeof(hdr));
+		if (hdr & not_plain)
+			break;
+		seq = (uint32_t)(hdr >> 32);
+		gap = (seq - expect) & VEVENT_SEQ_MASK;
+		expect = seq + 1;
+		lost += gap;
+		memcpy(&ev->type, &type_flags, sizeof(type_flags));
+		ev->sequence = seq;
+		ev->lost = gap;
+		ev->data = p + VEVENT_HDR_SIZE;
+		memcpy(&ev->len, &len_pad, sizeof(len_pad));
+	}
+	i = (unsigned int)(ev - ev0);
+	next = expect & VEVENT_SEQ_MASK;
+#else
 	for (i = 0; i < nmax; i++, p += rec, ev++) {
 		uint32_t flags, seq, gap;
 
@@ -60,6 +104,7 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 		ev->len = payload_len;
 		ev->__pad = 0;
 	}
+#endif
 	*nextp = next;
 	*lostp = lost;
 	return i;
