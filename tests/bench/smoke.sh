@@ -10,7 +10,7 @@
 # allocates nothing, at most 4 times; full runs judge it).
 # It asserts nothing about timing: the numbers of a quick run on a shared
 # machine mean little. Then the vEVENTQ storm in full, and the mock tier in
-# full (--max-seconds 180), whose tables and targets blocks are the mock
+# full (--max-seconds 360), whose tables and targets blocks are the mock
 # tier's figures in the CI log, and callgrind.sh on the storm and ping-pong
 # (user-space instructions per fault: these machines have no PMU).
 # tests/all.sh runs it as its `bench` stage.
@@ -133,7 +133,7 @@ echo "bench smoke: vevent storm: every contender ran, targets printed"
 # The mock tier in full (every scenario, both hosts, as many reps as fit in
 # three minutes): the mock tier's targets blocks for the record (the CI log),
 # beside the kernel tier's. The check is only that it ran and printed them.
-"$bench" --tier mock --max-seconds 180 --json "$tmp/full.json" >"$tmp/full.txt" 2>&1 ||
+"$bench" --tier mock --max-seconds 360 --json "$tmp/full.json" >"$tmp/full.txt" 2>&1 ||
 	{ cat "$tmp/full.txt"; echo "bench smoke: full mock run failed" >&2; exit 1; }
 cat "$tmp/full.txt"
 for h in idle loaded; do
