@@ -28,6 +28,27 @@ uint32_t vevent_type_payload(uint32_t type)
 	}
 }
 
+/* Two u32 as they lie in memory one after the other, as one u64 (for one
+ * load or store of both), whatever the byte order. */
+static inline uint64_t pair32(uint32_t first, uint32_t second)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return first | (uint64_t)second << 32;
+#else
+	return (uint64_t)first << 32 | second;
+#endif
+}
+
+/* The second u32 of such a pair. */
+static inline uint32_t pair32_second(uint64_t pair)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t)(pair >> 32);
+#else
+	return (uint32_t)pair;
+#endif
+}
+
 /*
  * The common case, a run of events with their payload (after a gap or
  * not): at most nmax, which fit both out and buf, with one test a record.
@@ -39,14 +60,10 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 			      unsigned int nmax, struct iopf_vevent *ev)
 {
 	const size_t rec = VEVENT_HDR_SIZE + (size_t)payload_len;
-	uint32_t next = *nextp;
 	uint64_t lost = *lostp;
-	unsigned int i;
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	/* Each record's header in one 8-byte load (flags low, sequence high);
-	 * type|flags and len|__pad, the same for the whole run, in one 8-byte
-	 * store each. */
+	/* Each record's header in one 8-byte load; type|flags and len|__pad,
+	 * the same for the whole run, in one 8-byte store each. */
 	_Static_assert(
 		offsetof(struct iommufd_vevent_header, flags) == 0 &&
 			offsetof(struct iommufd_vevent_header, sequence) == 4,
@@ -58,13 +75,13 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 			       offsetof(struct iopf_vevent, len) == 24 &&
 			       offsetof(struct iopf_vevent, __pad) == 28,
 		       "struct iopf_vevent");
-	const uint64_t type_flags = type, len_pad = payload_len;
-	const uint64_t not_plain =
-		0xffffffffull | ((uint64_t)~VEVENT_SEQ_MASK << 32);
+	const uint64_t type_flags = pair32(type, 0);
+	const uint64_t len_pad = pair32(payload_len, 0);
+	const uint64_t not_plain = pair32(0xffffffffu, ~VEVENT_SEQ_MASK);
 	struct iopf_vevent *const ev0 = ev, *const end = ev + nmax;
 	/* The next sequence expected, masked once after the loop: the gap,
 	 * masked, is the same either way (seq <= INT_MAX here). */
-	uint32_t expect = next;
+	uint32_t expect = *nextp;
 
 	for (; ev < end; p += rec, ev++) {
 		uint64_t hdr;
@@ -73,7 +90,7 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 		memcpy(&hdr, p, sizeof(hdr));
 		if (hdr & not_plain)
 			break;
-		seq = (uint32_t)(hdr >> 32);
+		seq = pair32_second(hdr);
 		gap = (seq - expect) & VEVENT_SEQ_MASK;
 		expect = seq + 1;
 		lost += gap;
@@ -83,31 +100,9 @@ static unsigned int parse_run(uint32_t *nextp, uint64_t *lostp, uint32_t type,
 		ev->data = p + VEVENT_HDR_SIZE;
 		memcpy(&ev->len, &len_pad, sizeof(len_pad));
 	}
-	i = (unsigned int)(ev - ev0);
-	next = expect & VEVENT_SEQ_MASK;
-#else
-	for (i = 0; i < nmax; i++, p += rec, ev++) {
-		uint32_t flags, seq, gap;
-
-		memcpy(&flags, p, sizeof(flags));
-		memcpy(&seq, p + sizeof(flags), sizeof(seq));
-		if (flags | (seq & ~VEVENT_SEQ_MASK))
-			break;
-		gap = (seq - next) & VEVENT_SEQ_MASK;
-		next = (seq + 1) & VEVENT_SEQ_MASK;
-		lost += gap;
-		ev->type = type;
-		ev->flags = 0;
-		ev->sequence = seq;
-		ev->lost = gap;
-		ev->data = p + VEVENT_HDR_SIZE;
-		ev->len = payload_len;
-		ev->__pad = 0;
-	}
-#endif
-	*nextp = next;
+	*nextp = expect & VEVENT_SEQ_MASK;
 	*lostp = lost;
-	return i;
+	return (unsigned int)(ev - ev0);
 }
 
 int vevent_parse(struct vevent_seq *s, uint32_t type, uint32_t payload_len,
