@@ -148,11 +148,13 @@ echo "bench smoke: full mock run: both hosts' targets printed"
 if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
 	TOP=10 "$(dirname "$0")/callgrind.sh" "$builddir" --host idle --reps 1 \
 		--faults 20000 --pingpong-faults 2000 --scenario storm,pingpong \
-		--contenders raw-batched,per-fault,libiopf-plain,libiopf-uring \
+		--contenders raw-batched,per-fault,libiopf-plain,libiopf-uring,libiopf-plain-pull,libiopf-uring-pull \
 		>"$tmp/cg.txt" 2>&1 || { cat "$tmp/cg.txt"; echo "bench smoke: callgrind.sh failed" >&2; exit 1; }
 	cat "$tmp/cg.txt"
-	grep -q '^  storm  *libiopf-plain ' "$tmp/cg.txt" ||
-		{ echo "bench smoke: callgrind: no storm line" >&2; exit 1; }
+	for c in libiopf-plain libiopf-uring-pull; do
+		grep -q "^  storm  *$c " "$tmp/cg.txt" ||
+			{ echo "bench smoke: callgrind: no storm line for $c" >&2; exit 1; }
+	done
 	echo "bench smoke: instructions per fault counted (callgrind)"
 	TOP=6 "$(dirname "$0")/callgrind.sh" "$builddir" --vevent --events 20000 --reps 1 \
 		>"$tmp/cgv.txt" 2>&1 || { cat "$tmp/cgv.txt"; echo "bench smoke: callgrind.sh --vevent failed" >&2; exit 1; }
