@@ -283,11 +283,14 @@ int main(int argc, char **argv)
 			}
 			/* The whole pull answered with one call; each group
 			 * has its own result. */
-			rc = iopf_group_respond_batch(groups, (unsigned int)n, code, results);
+			rc = iopf_group_respond_batch(groups, (unsigned int)n,
+						      code, results);
 			for (int i = 0; i < n; i++) {
 				if (rc < 0 || results[i]) {
-					fprintf(stderr, "iopf_group_respond_batch: %s\n",
-						strerror(rc < 0 ? -rc : -results[i]));
+					fprintf(stderr,
+						"iopf_group_respond_batch: %s\n",
+						strerror(rc < 0 ? -rc
+								: -results[i]));
 					goto out;
 				}
 				m.answers++;
