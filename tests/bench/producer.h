@@ -36,6 +36,9 @@ extern const unsigned int bench_prod_default_reps;
 extern const unsigned int bench_prod_fds_per_queue;
 /* Default of --max-seconds (0: no limit). */
 extern const unsigned int bench_prod_default_max_s;
+/* Whether the loaded host's busy threads are pinned, one to each CPU, by
+ * default (--load-pin, --load-unpinned). */
+extern const bool bench_prod_default_load_pin;
 
 struct prod_session;
 struct prod_src;
