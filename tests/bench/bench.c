@@ -2610,8 +2610,8 @@ static void cell_failed_now(unsigned int h, unsigned int rep,
  * after contender (the order reversed every other round), so that all of
  * them see the same stretch of the load. Two passes run one after the other
  * saw different shares of the CPUs: per-rep ratios of 0.4 to 3.0, verdicts
- * that flipped between runs. Each cell's wall figure is its median pass
- * (row_finish).
+ * that flipped between runs. Each cell's wall figure is the mean of its
+ * passes but the fastest and the slowest (row_finish).
  */
 static void run_rep_interleaved(unsigned int h, unsigned int rep,
 				const struct cellspec *cells,
