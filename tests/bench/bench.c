@@ -150,6 +150,7 @@ static const char *const host_names[H_COUNT] = {"idle", "loaded"};
 struct cfg {
 	uint64_t faults;
 	uint64_t pp_faults;
+	uint64_t loaded_storm_faults; /* the storm's on the loaded host */
 	unsigned int reps;
 	unsigned int group;
 	unsigned int steady_k;
@@ -1086,8 +1087,14 @@ static void pick_active(struct run *r, const struct row *row)
 	}
 }
 
-static uint64_t row_faults(const struct row *row)
+/* A row's faults a pass on host h. The storm on the loaded host has its
+ * own count (--loaded-storm-faults): a short pass gets more than its share
+ * of a vCPU that a busy thread also wants, and the fastest contender's is
+ * the shortest (tests/bench/README.md, Hosts). */
+static uint64_t row_faults(unsigned int h, const struct row *row)
 {
+	if (h == H_LOADED && row->fam == F_STORM)
+		return cfg.loaded_storm_faults;
 	return row->kind == K_PINGPONG ? cfg.pp_faults : cfg.faults;
 }
 
@@ -1131,11 +1138,11 @@ struct mrow {
  * starts from. A storm's warm-up is a whole storm of the size measured at
  * once (warm_groups): how far the library reads ahead depends on the depth
  * of the queue. */
-static int row_prepare(struct run *r, struct result *res, struct mrow *mr,
-		       unsigned int passes)
+static int row_prepare(unsigned int h, struct run *r, struct result *res,
+		       struct mrow *mr, unsigned int passes)
 {
 	const struct row *row = r->row;
-	uint64_t groups = row_faults(row) / cfg.group, warm, a0, ta0;
+	uint64_t groups = row_faults(h, row) / cfg.group, warm, a0, ta0;
 	int64_t ns;
 
 	memset(res, 0, sizeof(*res));
@@ -1310,13 +1317,14 @@ static int row_finish(struct run *r, struct result *res, struct mrow *mr)
 }
 
 /* The whole row on one run at once: warm-up, measured pass, books. */
-static int measure_row(struct run *r, const char *host, struct result *res)
+static int measure_row(struct run *r, unsigned int h, struct result *res)
 {
+	const char *host = host_names[h];
 	struct mrow mr;
 	char label[200];
 	int rc;
 
-	rc = row_prepare(r, res, &mr, 1);
+	rc = row_prepare(h, r, res, &mr, 1);
 	if (rc)
 		goto out;
 	if (RUNNING_ON_VALGRIND)
@@ -1363,8 +1371,8 @@ static int run_books(struct run *r)
  * producer's books, tear down. res[k] is rows[k]'s result.
  */
 static void run_cell(const struct contender *c, unsigned int nq,
-		     const unsigned int *rowi, unsigned int nr,
-		     const char *host, struct result **res)
+		     const unsigned int *rowi, unsigned int nr, unsigned int h,
+		     struct result **res)
 {
 	struct run r = {.c = c, .epfd = -1};
 	int rc;
@@ -1373,7 +1381,7 @@ static void run_cell(const struct contender *c, unsigned int nq,
 	rc = run_setup(&r, nq);
 	for (; !rc && k < nr; k++) {
 		r.row = &rows[rowi[k]];
-		rc = measure_row(&r, host, res[k]);
+		rc = measure_row(&r, h, res[k]);
 		if (rc)
 			break;
 	}
@@ -1647,7 +1655,7 @@ static void print_table(unsigned int h, unsigned int ri)
 	const struct row *row = &rows[ri];
 	bool pp = row->kind == K_PINGPONG;
 	int ref = row_ref(row), base = sparse_base(row);
-	uint64_t faults = row_faults(row) / cfg.group * cfg.group;
+	uint64_t faults = row_faults(h, row) / cfg.group * cfg.group;
 	unsigned int nreps = row_reps(h, ri);
 	bool any = false;
 	char sl[96] = "";
@@ -2156,9 +2164,9 @@ static void usage(FILE *f)
 		   "                  [--loaded-passes N] [--max-seconds S] "
 		   "[--group G] "
 		   "[--steady-k K]\n"
-		   "                  [--pingpong-faults N] [--timeout MS] "
-		   "[--json FILE]\n"
-		   "                  [--quick]\n"
+		   "                  [--pingpong-faults N] "
+		   "[--loaded-storm-faults N] [--timeout MS]\n"
+		   "                  [--json FILE] [--quick]\n"
 		   "scenarios: storm steady pingpong 16queues sparse (= "
 		   "sparse-pp, "
 		   "sparse-burst), or a row's name (sparse-pp-1024, "
@@ -2386,6 +2394,11 @@ static int parse_args(int argc, char **argv)
 				goto bad;
 			cfg.reps = (unsigned int)v;
 			reps_set = true;
+		} else if (!strcmp(a, "--loaded-storm-faults")) {
+			NEED_VAL;
+			if (!parse_u64(val, &v, 1, 100000000))
+				goto bad;
+			cfg.loaded_storm_faults = v;
 		} else if (!strcmp(a, "--pingpong-faults")) {
 			NEED_VAL;
 			if (!parse_u64(val, &v, 1, 10000000))
@@ -2505,6 +2518,15 @@ static int parse_args(int argc, char **argv)
 	}
 	if (cfg.faults < 16 * cfg.group)
 		cfg.faults = 16 * cfg.group;
+	/* The tier's own count unless the faults were set (or --quick). */
+	if (!cfg.loaded_storm_faults)
+		cfg.loaded_storm_faults =
+			faults_set || cfg.quick ||
+					!bench_prod_default_loaded_storm_faults
+				? cfg.faults
+				: bench_prod_default_loaded_storm_faults;
+	if (cfg.loaded_storm_faults < 16 * cfg.group)
+		cfg.loaded_storm_faults = 16 * cfg.group;
 	make_rows();
 	if (scen && !select_rows(scen)) {
 		fprintf(stderr, "iopf-bench: bad value '%s' for --scenario\n",
@@ -2549,13 +2571,17 @@ static void raise_nofile(void)
 /* Weights of the families in the time limit: a sparse rep costs several
  * times another family's (thousands of queues to set up); storm and
  * 16queues reps cost more than steady and pingpong ones and carry the
- * noisiest targets. */
-static unsigned int family_weight(enum family fam)
+ * noisiest targets; the storm's on the loaded host may have longer passes
+ * (--loaded-storm-faults). */
+static unsigned int family_weight(unsigned int h, enum family fam)
 {
 	switch (fam) {
 	case F_SPARSE:
 		return 4;
 	case F_STORM:
+		if (h == H_LOADED && cfg.loaded_storm_faults > cfg.faults)
+			return 4;
+		return 2;
 	case F_16Q:
 		return 2;
 	default:
@@ -2587,8 +2613,8 @@ static uint64_t family_cap(unsigned int h, enum family fam, uint64_t t_start)
 	for (unsigned int hh = h; hh < H_COUNT; hh++)
 		for (unsigned int f = hh == h ? fam : 0; f < F_COUNT; f++)
 			if (cfg.host[hh] && family_on((enum family)f))
-				w += family_weight((enum family)f);
-	return (limit - spent) * family_weight(fam) / w;
+				w += family_weight(hh, (enum family)f);
+	return (limit - spent) * family_weight(h, fam) / w;
 }
 
 struct cellspec {
@@ -2637,7 +2663,7 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 		rc = run_setup(&runs[k], c->nq);
 		runs[k].row = &rows[c->rowi[0]];
 		if (!rc)
-			rc = row_prepare(&runs[k], res[k], &mrs[k], passes);
+			rc = row_prepare(h, &runs[k], res[k], &mrs[k], passes);
 		if (rc) {
 			cell_failed_now(h, rep, c, &runs[k], res[k], rc);
 			dead[k] = true;
@@ -2755,8 +2781,8 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 
 			for (unsigned int j = 0; j < c->nr; j++)
 				res[j] = res_at(h, c->rowi[j], c->ci, rep);
-			run_cell(&contenders[c->ci], c->nq, c->rowi, c->nr,
-				 host_names[h], res);
+			run_cell(&contenders[c->ci], c->nq, c->rowi, c->nr, h,
+				 res);
 			for (unsigned int j = 0; j < c->nr; j++)
 				if (res[j]->rc)
 					fprintf(stderr,
@@ -2832,11 +2858,12 @@ int main(int argc, char **argv)
 	}
 
 	printf("iopf-bench: tier %s, %" PRIu64
-	       " faults per run (ping-pong %" PRIu64
-	       "), groups of %u, bursts of %u, %u rep%s (median; order "
-	       "alternates), allocation counter: %s\n",
-	       tier_label, cfg.faults, cfg.pp_faults, cfg.group, cfg.steady_k,
-	       cfg.reps, cfg.reps == 1 ? "" : "s", bench_alloc_impl);
+	       " faults per run (ping-pong %" PRIu64 ", storm on the loaded "
+	       "host %" PRIu64 "), groups of %u, bursts of %u, %u rep%s "
+	       "(median; order alternates), allocation counter: %s\n",
+	       tier_label, cfg.faults, cfg.pp_faults, cfg.loaded_storm_faults,
+	       cfg.group, cfg.steady_k, cfg.reps, cfg.reps == 1 ? "" : "s",
+	       bench_alloc_impl);
 	printf("producer: %s\n", bench_prod_note);
 	printf("hosts: %s%s%s%s%s\n", cfg.host[H_IDLE] ? "idle" : "",
 	       cfg.host[H_IDLE] && cfg.host[H_LOADED] ? ", " : "",

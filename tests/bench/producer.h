@@ -31,6 +31,9 @@ extern const unsigned int bench_prod_max_group;
 /* Defaults when run without arguments (the VM runs programs that way). */
 extern const uint64_t bench_prod_default_faults;
 extern const unsigned int bench_prod_default_reps;
+/* The storm's faults a pass on the loaded host (--loaded-storm-faults; 0:
+ * the same as every other row's). */
+extern const uint64_t bench_prod_default_loaded_storm_faults;
 /* Descriptors one fault queue holds (the bench raises RLIMIT_NOFILE for its
  * largest row: thousands of queues). */
 extern const unsigned int bench_prod_fds_per_queue;

@@ -28,7 +28,7 @@ trap 'rm -rf "$tmp"' EXIT
 json=$tmp/bench.json
 
 rc=0
-"$bench" --tier mock --quick --json "$json" >"$tmp/out.txt" 2>&1 || rc=$?
+"$bench" --tier mock --quick --loaded-storm-faults 6000 --json "$json" >"$tmp/out.txt" 2>&1 || rc=$?
 cat "$tmp/out.txt"
 if ((rc != 0)); then
 	echo "bench smoke: iopf-bench exited $rc" >&2
@@ -67,6 +67,14 @@ for n, line in enumerate(open(sys.argv[1]), 1):
     if o["tier"] != "mock" or not o["faults_per_s"] > 0 or not o["cpu_ns_per_fault"] > 0:
         sys.exit("line %d: bad tier, rate or CPU time" % n)
     seen.setdefault((o["host"], o["scenario"]), set()).add(o["contender"])
+    # --loaded-storm-faults 6000: the storm's passes on the loaded host
+    # only; every other row keeps --quick's 3000. The loaded host's cells
+    # count the faults of their 5 passes; a pass cut short counts fewer.
+    want_f = 6000 if (o["host"], o["scenario"]) == ("loaded", "storm") else 3000
+    want_f *= 5 if o["host"] == "loaded" else 1
+    if (o["scenario"] in ("storm", "steady", "16queues") and not o["cut_passes"]
+            and o["faults"] != want_f):
+        sys.exit("line %d: %s/%s: %s faults, want %d" % (n, o["host"], o["scenario"], o["faults"], want_f))
 hosts = {h for h, _ in seen}
 if hosts != {"idle", "loaded"}:
     sys.exit("hosts: %s" % sorted(hosts))
@@ -110,6 +118,15 @@ else
 	echo "bench smoke: neither python3 nor jq to check the JSON" >&2
 	exit 1
 fi
+# A bad value is refused before anything runs.
+rc=0
+"$bench" --tier mock --loaded-storm-faults 0 >"$tmp/bad.txt" 2>&1 || rc=$?
+if ((rc != 2)) || ! grep -q "bad value '0' for --loaded-storm-faults" "$tmp/bad.txt"; then
+	cat "$tmp/bad.txt"
+	echo "bench smoke: --loaded-storm-faults 0 was not refused (rc $rc)" >&2
+	exit 1
+fi
+
 echo "bench smoke: PASS (checks that every scenario and contender ran and printed sane JSON;" \
 	"one short rep on a shared host judges no timing target: a FAIL above is not a failure here;" \
 	"targets are judged by full runs, see tests/bench/README.md)"
