@@ -67,9 +67,9 @@ for n, line in enumerate(open(sys.argv[1]), 1):
     if o["tier"] != "mock" or not o["faults_per_s"] > 0 or not o["cpu_ns_per_fault"] > 0:
         sys.exit("line %d: bad tier, rate or CPU time" % n)
     seen.setdefault((o["host"], o["scenario"]), set()).add(o["contender"])
-    # --loaded-storm-faults 6000: the storm's passes on the loaded host
-    # only; every other row keeps --quick's 3000. The loaded host's cells
-    # count the faults of their 5 passes; a pass cut short counts fewer.
+    # --loaded-storm-faults 6000: the passes of the storm on the loaded
+    # host only; every other row keeps the 3000 of --quick. On the loaded
+    # host a cell counts the faults of its 5 passes (fewer if cut short).
     want_f = 6000 if (o["host"], o["scenario"]) == ("loaded", "storm") else 3000
     want_f *= 5 if o["host"] == "loaded" else 1
     if (o["scenario"] in ("storm", "steady", "16queues") and not o["cut_passes"]
