@@ -38,8 +38,9 @@ const unsigned int bench_prod_default_reps = 21;
  * busy thread also wants, and the raw loop's pass, the fastest, is the
  * shortest: on 6.12 its CPU/wall was 0.59 against the library's 0.54-0.56
  * at 5000 faults, and the storm measured 0.88x (IQR 0.87-0.96). At 10000
- * every contender got 0.53-0.54 and the storm 0.99x (IQR 0.93-1.00); at
- * 20000, 0.51-0.52 and 0.96x, for twice the time again. */
+ * the raw loop and the library got 0.53-0.55 alike, and the storm 0.99x
+ * (IQR 0.93-1.00) and 0.95x (0.90-0.96); at 20000, 0.51-0.52 and 0.96x,
+ * for twice the time again (A/B runs; CI: tests/bench/README.md). */
 const uint64_t bench_prod_default_loaded_storm_faults = 10000;
 /* The fault fd. */
 const unsigned int bench_prod_fds_per_queue = 1;
