@@ -781,6 +781,7 @@ IOPF_EXPORT int iopf_engine_dispatch(struct iopf_engine *e, int timeout_ms)
  * in io_uring is waited for. */
 IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 {
+	bool left = true;
 	int rc;
 
 	if (!e)
@@ -795,17 +796,20 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 	if (!e->ndeadline && !e->ehead && !engine_has_answers(e))
 		return 0;
 	/* Nothing in flight to wait for, no deadline to check first: the
-	 * engine's flush op writes everything (or says why not). */
+	 * engine's flush op writes everything (or says why not). Answers
+	 * that other threads gave after its last write are left to the
+	 * rounds below (they used to make it return -EAGAIN at once). */
 	if (!e->ndeadline && engine_flush_op(e, &rc)) {
 		if (rc < 0)
 			return rc;
-		return engine_has_answers(e) ? -EAGAIN : 0;
+		if (!engine_has_answers(e))
+			return 0;
 	}
 	e->flush_only = true;
 	rc = 0;
 	for (int i = 0; i < 1000 && rc >= 0; i++) {
 		rc = engine_run(e, 0);
-		if (rc < 0 || !engine_has_answers(e))
+		if (rc < 0 || !(left = engine_has_answers(e)))
 			break;
 		/* Still in flight: give the completion a moment. */
 		rc = engine_run(e, 1);
@@ -813,5 +817,7 @@ IOPF_EXPORT int iopf_engine_flush(struct iopf_engine *e)
 	e->flush_only = false;
 	if (rc < 0)
 		return rc;
-	return engine_has_answers(e) ? -EAGAIN : 0;
+	/* Not asked again after a round that left nothing: an answer that
+	 * another thread gave since is the next pass's, not a failure. */
+	return left && engine_has_answers(e) ? -EAGAIN : 0;
 }
