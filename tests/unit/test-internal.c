@@ -3,8 +3,9 @@
  * White-box tests: orders of events that happen only between threads (an
  * answer given by another thread between the engine's flush and its next
  * read), made to happen on one thread by calling the engine's own steps
- * (lib/core.h) one by one, on the mock kernel; and the plain engine's epoll
- * registration, with epoll_ctl(2) interposed to fail on demand.
+ * (lib/core.h) one by one, or from the mock's hooks (wrapped), on the mock
+ * kernel; and the plain engine's epoll registration, with epoll_ctl(2)
+ * interposed to fail on demand.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -385,6 +386,72 @@ static void plain_watch_fails(void **state)
 	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
 }
 
+/*
+ * iopf_engine_flush() with two queues: while the flush writes queue 1's
+ * answer, another thread answers queue 0's group (here: the mock's
+ * write_done hook, wrapped, answers it right after the write, on the flush's
+ * thread). Queue 0 had nothing to write when the flush began, so its answer
+ * comes after the flush op passed it. It is written by the same flush, and
+ * is no error: before 3e3debe the flush returned -EAGAIN with it unwritten.
+ */
+static const struct iopf_backend_ops *hook_orig;
+static struct iopf_group *hook_group; /* answered in the next write_done */
+static int hook_rc;
+
+static ssize_t answer_in_write_done(void *be, int fd, const void *buf,
+				    size_t len, ssize_t res)
+{
+	struct iopf_group *g = hook_group;
+
+	res = hook_orig->write_done(be, fd, buf, len, res);
+	if (g) {
+		hook_group = NULL;
+		hook_rc = iopf_group_respond(g, IOPF_RESP_SUCCESS);
+	}
+	return res;
+}
+
+static void flush_answer_during_write(void **state)
+{
+	struct fx *f = *state;
+	static struct iopf_backend_ops ops;
+	struct iopf_group *g[2], *g0, *g1;
+	struct iopf_mock_stats ms;
+	uint64_t gid[2];
+
+	fx_init_default(f);
+	fx_add_queue(f, NULL);
+	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
+	gid[1] = fx_trigger(f, 1, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+	g0 = iopf_group_queue(g[0]) == f->qs[0].q ? g[0] : g[1];
+	g1 = g0 == g[0] ? g[1] : g[0];
+	assert_ptr_equal(iopf_group_queue(g1), f->qs[1].q);
+
+	hook_orig = f->ctx->ops;
+	assert_non_null(hook_orig->write_done);
+	ops = *hook_orig;
+	ops.write_done = answer_in_write_done;
+	f->ctx->ops = &ops;
+	hook_group = g0;
+	hook_rc = 1;
+	assert_int_equal(iopf_group_respond(g1, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	f->ctx->ops = hook_orig;
+
+	/* The hook ran, its answer was taken, and both went out, once. */
+	assert_null(hook_group);
+	assert_int_equal(hook_rc, 0);
+	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered(f, gid[1], IOPF_RESP_SUCCESS);
+	ms = fx_mstats(f);
+	assert_int_equal(ms.writes, 2);
+	assert_int_equal(ms.outstanding, 0);
+	assert_int_equal(ms.bad_duplicate, 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	assert_int_equal(fx_mstats(f).writes, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +473,7 @@ int main(void)
 		 fx_teardown, &fx_kind_plain},
 		{"plain_watch_fails", plain_watch_fails, fx_setup, fx_teardown,
 		 &fx_kind_plain},
+		FX_BOTH(flush_answer_during_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
