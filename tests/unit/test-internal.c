@@ -452,6 +452,41 @@ static void flush_answer_during_write(void **state)
 	assert_int_equal(fx_mstats(f).writes, 2);
 }
 
+/*
+ * The same on a lone queue: its flush (queue_write_sync) takes the queue's
+ * answers again after each write, so the answer given during the first write
+ * goes out in a second write of the same flush, with or without 3e3debe.
+ */
+static void flush_answer_during_write_solo(void **state)
+{
+	struct fx *f = *state;
+	static struct iopf_backend_ops ops;
+	struct iopf_group *g[2];
+	uint64_t gid[2];
+
+	fx_init_default(f);
+	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
+	gid[1] = fx_trigger(f, 0, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+
+	hook_orig = f->ctx->ops;
+	ops = *hook_orig;
+	ops.write_done = answer_in_write_done;
+	f->ctx->ops = &ops;
+	hook_group = g[1];
+	hook_rc = 1;
+	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_engine_flush(f->e), 0);
+	f->ctx->ops = hook_orig;
+
+	assert_null(hook_group);
+	assert_int_equal(hook_rc, 0);
+	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
+	assert_answered(f, gid[1], IOPF_RESP_SUCCESS);
+	assert_int_equal(fx_mstats(f).writes, 2);
+	assert_int_equal(fx_mstats(f).outstanding, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +509,7 @@ int main(void)
 		{"plain_watch_fails", plain_watch_fails, fx_setup, fx_teardown,
 		 &fx_kind_plain},
 		FX_BOTH(flush_answer_during_write),
+		FX_BOTH(flush_answer_during_write_solo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
