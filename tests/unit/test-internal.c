@@ -411,31 +411,24 @@ static ssize_t answer_in_write_done(void *be, int fd, const void *buf,
 	return res;
 }
 
-static void flush_answer_during_write(void **state)
+/* Answers first, flushes, with answer_in_write answered right after the
+ * flush's first write; then both groups (gid) must be answered once, in two
+ * writes, nothing left outstanding or to write. */
+static void flush_with_answer_in_write(struct fx *f, struct iopf_group *first,
+				       struct iopf_group *answer_in_write,
+				       const uint64_t gid[2])
 {
-	struct fx *f = *state;
 	static struct iopf_backend_ops ops;
-	struct iopf_group *g[2], *g0, *g1;
 	struct iopf_mock_stats ms;
-	uint64_t gid[2];
-
-	fx_init_default(f);
-	fx_add_queue(f, NULL);
-	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
-	gid[1] = fx_trigger(f, 1, 2, 1, 0x2000);
-	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
-	g0 = iopf_group_queue(g[0]) == f->qs[0].q ? g[0] : g[1];
-	g1 = g0 == g[0] ? g[1] : g[0];
-	assert_ptr_equal(iopf_group_queue(g1), f->qs[1].q);
 
 	hook_orig = f->ctx->ops;
 	assert_non_null(hook_orig->write_done);
 	ops = *hook_orig;
 	ops.write_done = answer_in_write_done;
 	f->ctx->ops = &ops;
-	hook_group = g0;
+	hook_group = answer_in_write;
 	hook_rc = 1;
-	assert_int_equal(iopf_group_respond(g1, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(iopf_group_respond(first, IOPF_RESP_SUCCESS), 0);
 	assert_int_equal(iopf_engine_flush(f->e), 0);
 	f->ctx->ops = hook_orig;
 
@@ -452,6 +445,24 @@ static void flush_answer_during_write(void **state)
 	assert_int_equal(fx_mstats(f).writes, 2);
 }
 
+static void flush_answer_during_write(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g[2], *g0, *g1;
+	uint64_t gid[2];
+
+	fx_init_default(f);
+	fx_add_queue(f, NULL);
+	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
+	gid[1] = fx_trigger(f, 1, 2, 1, 0x2000);
+	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
+	g0 = iopf_group_queue(g[0]) == f->qs[0].q ? g[0] : g[1];
+	g1 = g0 == g[0] ? g[1] : g[0];
+	assert_ptr_equal(iopf_group_queue(g1), f->qs[1].q);
+	/* Queue 1's answer is written; queue 0's comes during that write. */
+	flush_with_answer_in_write(f, g1, g0, gid);
+}
+
 /*
  * The same on a lone queue: its flush (queue_write_sync) takes the queue's
  * answers again after each write, so the answer given during the first write
@@ -460,7 +471,6 @@ static void flush_answer_during_write(void **state)
 static void flush_answer_during_write_solo(void **state)
 {
 	struct fx *f = *state;
-	static struct iopf_backend_ops ops;
 	struct iopf_group *g[2];
 	uint64_t gid[2];
 
@@ -468,23 +478,7 @@ static void flush_answer_during_write_solo(void **state)
 	gid[0] = fx_trigger(f, 0, 1, 1, 0x1000);
 	gid[1] = fx_trigger(f, 0, 2, 1, 0x2000);
 	assert_int_equal(fx_pull(f, g, 2, 5000), 2);
-
-	hook_orig = f->ctx->ops;
-	ops = *hook_orig;
-	ops.write_done = answer_in_write_done;
-	f->ctx->ops = &ops;
-	hook_group = g[1];
-	hook_rc = 1;
-	assert_int_equal(iopf_group_respond(g[0], IOPF_RESP_SUCCESS), 0);
-	assert_int_equal(iopf_engine_flush(f->e), 0);
-	f->ctx->ops = hook_orig;
-
-	assert_null(hook_group);
-	assert_int_equal(hook_rc, 0);
-	assert_answered(f, gid[0], IOPF_RESP_SUCCESS);
-	assert_answered(f, gid[1], IOPF_RESP_SUCCESS);
-	assert_int_equal(fx_mstats(f).writes, 2);
-	assert_int_equal(fx_mstats(f).outstanding, 0);
+	flush_with_answer_in_write(f, g[0], g[1], gid);
 }
 
 int main(void)
