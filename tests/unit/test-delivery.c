@@ -2414,8 +2414,6 @@ static void concurrent_answers(void **state)
 			what = "iopf_engine_wait";
 		else if ((err = iopf_mock_stats(f->m, &ms)))
 			what = "iopf_mock_stats";
-		else
-			err = 0;
 		answered = ms.answered_success + ms.answered_invalid;
 	}
 	for (unsigned int i = 0; i < NWORKERS; i++) {
