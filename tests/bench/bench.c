@@ -27,6 +27,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET (the kernel tier's cc) */
 #endif
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -152,6 +153,11 @@ struct cfg {
 	uint64_t pp_faults;
 	uint64_t loaded_storm_faults; /* the storm's on the loaded host */
 	unsigned int reps;
+	/* Reps of the storm and 16queues families, whose targets sit closest
+	 * to their lines (--storm-reps), on each host; rep_slots: the most
+	 * reps of any family (the results' stride). */
+	unsigned int storm_reps[H_COUNT];
+	unsigned int rep_slots;
 	unsigned int group;
 	unsigned int steady_k;
 	int timeout_ms;
@@ -1441,10 +1447,19 @@ static const char *tier;
 static char tier_label[128];
 static char load_label[96];
 
+/* Reps of family fam on host h. */
+static unsigned int family_reps(unsigned int h, enum family fam)
+{
+	if (fam == F_STORM || fam == F_16Q)
+		return cfg.storm_reps[h];
+	return cfg.reps;
+}
+
 static struct result *res_at(unsigned int h, unsigned int row, unsigned int c,
 			     unsigned int rep)
 {
-	return &results[(((size_t)h * nrows + row) * NCONT + c) * cfg.reps +
+	return &results[(((size_t)h * nrows + row) * NCONT + c) *
+				cfg.rep_slots +
 			rep];
 }
 
@@ -1509,7 +1524,7 @@ static double metric(const struct result *r, enum metric m)
 static const struct result *cell_failed(unsigned int h, unsigned int row,
 					unsigned int c)
 {
-	for (unsigned int rep = 0; rep < cfg.reps; rep++)
+	for (unsigned int rep = 0; rep < cfg.rep_slots; rep++)
 		if (res_at(h, row, c, rep)->ran && res_at(h, row, c, rep)->rc)
 			return res_at(h, row, c, rep);
 	return NULL;
@@ -1520,7 +1535,7 @@ static unsigned int cell_reps(unsigned int h, unsigned int row, unsigned int c)
 {
 	unsigned int n = 0;
 
-	for (unsigned int rep = 0; rep < cfg.reps; rep++)
+	for (unsigned int rep = 0; rep < cfg.rep_slots; rep++)
 		n += res_at(h, row, c, rep)->ran;
 	return n;
 }
@@ -1543,7 +1558,7 @@ static unsigned int cell_cut(unsigned int h, unsigned int row, unsigned int c,
 	unsigned int n = 0, cut = 0;
 	struct dist d;
 
-	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+	for (unsigned int rep = 0; rep < cfg.rep_slots; rep++) {
 		const struct result *r = res_at(h, row, c, rep);
 
 		if (!r->ran || r->rc)
@@ -1568,7 +1583,7 @@ static bool cell_dist(unsigned int h, unsigned int row, unsigned int c,
 
 	if (!cell_ok(h, row, c))
 		return false;
-	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+	for (unsigned int rep = 0; rep < cfg.rep_slots; rep++) {
 		double x;
 
 		if (!res_at(h, row, c, rep)->ran)
@@ -1597,7 +1612,7 @@ static bool pair_dist(unsigned int h, unsigned int ra, unsigned int ca,
 
 	if (!cell_ok(h, ra, ca) || !cell_ok(h, rb, cb))
 		return false;
-	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+	for (unsigned int rep = 0; rep < cfg.rep_slots; rep++) {
 		double x, y;
 
 		if (!res_at(h, ra, ca, rep)->ran ||
@@ -2119,7 +2134,7 @@ static void print_targets(unsigned int h)
 				  cell_ok(h, (unsigned int)storm, I_RAW) &&
 				  instr_fd >= 0;
 
-			for (unsigned int rep = 0; ok && rep < cfg.reps;
+			for (unsigned int rep = 0; ok && rep < cfg.rep_slots;
 			     rep++) {
 				const struct result *ra =
 					res_at(h, (unsigned int)storm, ci, rep);
@@ -2166,6 +2181,7 @@ static void usage(FILE *f)
 		   "[--steady-k K]\n"
 		   "                  [--pingpong-faults N] "
 		   "[--loaded-storm-faults N] [--timeout MS]\n"
+		   "                  [--storm-reps IDLE[,LOADED]]\n"
 		   "                  [--json FILE] [--quick]\n"
 		   "scenarios: storm steady pingpong 16queues sparse (= "
 		   "sparse-pp, "
@@ -2333,6 +2349,7 @@ static int parse_args(int argc, char **argv)
 {
 	uint64_t v;
 	bool faults_set = false, reps_set = false, pp_set = false;
+	bool storm_reps_set = false;
 	bool sizes_set = false, budget_set = false;
 	const char *scen = NULL;
 
@@ -2394,6 +2411,22 @@ static int parse_args(int argc, char **argv)
 				goto bad;
 			cfg.reps = (unsigned int)v;
 			reps_set = true;
+		} else if (!strcmp(a, "--storm-reps")) {
+			char *end;
+			unsigned long x, y;
+
+			NEED_VAL;
+			errno = 0;
+			x = strtoul(val, &end, 10);
+			y = x;
+			if (*end == ',')
+				y = strtoul(end + 1, &end, 10);
+			if (errno || *end || !x || !y || x > MAX_REPS ||
+			    y > MAX_REPS || !isdigit((unsigned char)val[0]))
+				goto bad;
+			cfg.storm_reps[H_IDLE] = (unsigned int)x;
+			cfg.storm_reps[H_LOADED] = (unsigned int)y;
+			storm_reps_set = true;
 		} else if (!strcmp(a, "--loaded-storm-faults")) {
 			NEED_VAL;
 			if (!parse_u64(val, &v, 1, 100000000))
@@ -2509,6 +2542,17 @@ static int parse_args(int argc, char **argv)
 		if (!budget_set)
 			cfg.pass_ms = 200;
 	}
+	/* The storm and 16queues families: the tier's own reps unless the
+	 * reps were set (or --quick), then those. */
+	for (unsigned int h = 0; h < H_COUNT && !storm_reps_set; h++) {
+		cfg.storm_reps[h] = bench_prod_default_storm_reps[h];
+		if (reps_set || cfg.quick || !cfg.storm_reps[h])
+			cfg.storm_reps[h] = cfg.reps;
+	}
+	cfg.rep_slots = cfg.reps;
+	for (unsigned int h = 0; h < H_COUNT; h++)
+		if (cfg.storm_reps[h] > cfg.rep_slots)
+			cfg.rep_slots = cfg.storm_reps[h];
 	if (!pp_set) {
 		cfg.pp_faults = cfg.faults / 5;
 		if (cfg.pp_faults > 20000)
@@ -2568,12 +2612,12 @@ static void raise_nofile(void)
 				  : "");
 }
 
-/* Weights of the families in the time limit: a sparse rep costs several
+/* Weights of the families' reps in the time limit: a sparse rep costs several
  * times another family's (thousands of queues to set up); storm and
  * 16queues reps cost more than steady and pingpong ones and carry the
  * noisiest targets; the storm's on the loaded host may have longer passes
  * (--loaded-storm-faults). */
-static unsigned int family_weight(unsigned int h, enum family fam)
+static unsigned int family_rep_weight(unsigned int h, enum family fam)
 {
 	switch (fam) {
 	case F_SPARSE:
@@ -2587,6 +2631,12 @@ static unsigned int family_weight(unsigned int h, enum family fam)
 	default:
 		return 1;
 	}
+}
+
+/* A family's weight: a rep's, times its reps. */
+static unsigned int family_weight(unsigned int h, enum family fam)
+{
+	return family_rep_weight(h, fam) * family_reps(h, fam);
 }
 
 static bool family_on(enum family fam)
@@ -2711,6 +2761,7 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 	struct cellspec *cells = NULL;
 	unsigned int ncells = 0;
 	bool inter = family_interleaved(h, fam);
+	const unsigned int reps = family_reps(h, fam);
 
 	for (unsigned int ri = 0; ri < nrows; ri++) {
 		if (rows[ri].fam != fam || !rows[ri].on)
@@ -2746,7 +2797,7 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 			inter = false;
 	if (!ncells)
 		return;
-	for (unsigned int rep = 0; rep < cfg.reps; rep++) {
+	for (unsigned int rep = 0; rep < reps; rep++) {
 		uint64_t spent = now_ns() - f_start;
 
 		/* The time limit: no rep that would end past the family's
@@ -2755,16 +2806,15 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 			printf("\n[%s, %s] %s: stopped after %u of %u reps "
 			       "(time limit: %.0f s for this family)\n",
 			       tier_label, host_names[h], family_names[fam],
-			       rep, cfg.reps, (double)cap_ns / 1e9);
+			       rep, reps, (double)cap_ns / 1e9);
 			break;
 		}
 		if (fam == F_SPARSE || rep % 5 == 0)
 			fprintf(stderr,
 				"iopf-bench: [%s] %s rep %u/%u (%u cells), "
 				"%.0f s so far\n",
-				host_names[h], family_names[fam], rep + 1,
-				cfg.reps, ncells,
-				(double)(now_ns() - t_start) / 1e9);
+				host_names[h], family_names[fam], rep + 1, reps,
+				ncells, (double)(now_ns() - t_start) / 1e9);
 		if (inter) {
 			run_rep_interleaved(h, rep, cells, ncells);
 			continue;
@@ -2850,7 +2900,7 @@ int main(int argc, char **argv)
 	}
 	instr_open();
 	raise_nofile();
-	results = calloc((size_t)H_COUNT * nrows * NCONT * cfg.reps,
+	results = calloc((size_t)H_COUNT * nrows * NCONT * cfg.rep_slots,
 			 sizeof(*results));
 	if (!results) {
 		fprintf(stderr, "iopf-bench: out of memory\n");
@@ -2860,9 +2910,11 @@ int main(int argc, char **argv)
 	printf("iopf-bench: tier %s, %" PRIu64
 	       " faults per run (ping-pong %" PRIu64 ", storm on the loaded "
 	       "host %" PRIu64 "), groups of %u, bursts of %u, %u rep%s "
-	       "(median; order alternates), allocation counter: %s\n",
+	       "(median; order alternates; storm and 16queues: %u idle, %u "
+	       "loaded), allocation counter: %s\n",
 	       tier_label, cfg.faults, cfg.pp_faults, cfg.loaded_storm_faults,
 	       cfg.group, cfg.steady_k, cfg.reps, cfg.reps == 1 ? "" : "s",
+	       cfg.storm_reps[H_IDLE], cfg.storm_reps[H_LOADED],
 	       bench_alloc_impl);
 	printf("producer: %s\n", bench_prod_note);
 	printf("hosts: %s%s%s%s%s\n", cfg.host[H_IDLE] ? "idle" : "",

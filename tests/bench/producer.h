@@ -31,6 +31,9 @@ extern const unsigned int bench_prod_max_group;
 /* Defaults when run without arguments (the VM runs programs that way). */
 extern const uint64_t bench_prod_default_faults;
 extern const unsigned int bench_prod_default_reps;
+/* Reps of the storm and 16queues families on the idle and the loaded host
+ * (--storm-reps; 0: the same as every other family's). */
+extern const unsigned int bench_prod_default_storm_reps[2];
 /* The storm's faults a pass on the loaded host (--loaded-storm-faults; 0:
  * the same as every other row's). */
 extern const uint64_t bench_prod_default_loaded_storm_faults;

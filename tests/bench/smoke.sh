@@ -126,6 +126,36 @@ if ((rc != 2)) || ! grep -q "bad value '0' for --loaded-storm-faults" "$tmp/bad.
 	echo "bench smoke: --loaded-storm-faults 0 was not refused (rc $rc)" >&2
 	exit 1
 fi
+for v in 0 64 3,0 3,64 3, 3,x -1; do
+	rc=0
+	"$bench" --tier mock --storm-reps "$v" >"$tmp/bad.txt" 2>&1 || rc=$?
+	if ((rc != 2)) || ! grep -qF "bad value '$v' for --storm-reps" "$tmp/bad.txt"; then
+		cat "$tmp/bad.txt"
+		echo "bench smoke: --storm-reps $v was not refused (rc $rc)" >&2
+		exit 1
+	fi
+done
+# --storm-reps: the storm and 16queues families run that many reps on each
+# host, the others --reps.
+"$bench" --tier mock --quick --scenario storm,steady,16queues --contenders raw-batched,libiopf-uring \
+	--storm-reps 3,2 --json "$tmp/reps.json" >"$tmp/reps.txt" 2>&1 ||
+	{ cat "$tmp/reps.txt"; echo "bench smoke: --storm-reps 3,2 failed" >&2; exit 1; }
+reps_py='
+import json, sys
+want = {("idle", "storm"): 3, ("loaded", "storm"): 2, ("idle", "16queues"): 3,
+        ("loaded", "16queues"): 2, ("idle", "steady"): 1, ("loaded", "steady"): 1}
+got = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("kind") == "result":
+        got[(o["host"], o["scenario"])] = o["reps"]
+if got != want:
+    sys.exit("reps by host and scenario: %s, want %s" % (sorted(got.items()), sorted(want.items())))
+print("bench smoke: --storm-reps 3,2: storm and 16queues 3 reps idle, 2 loaded; steady 1")
+'
+if command -v python3 >/dev/null; then
+	python3 -c "$reps_py" "$tmp/reps.json" || { cat "$tmp/reps.txt"; echo "bench smoke: --storm-reps not followed" >&2; exit 1; }
+fi
 
 echo "bench smoke: PASS (checks that every scenario and contender ran and printed sane JSON;" \
 	"one short rep on a shared host judges no timing target: a FAIL above is not a failure here;" \
