@@ -27,7 +27,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_setaffinity, CPU_SET (the kernel tier's cc) */
 #endif
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -2412,19 +2411,22 @@ static int parse_args(int argc, char **argv)
 			cfg.reps = (unsigned int)v;
 			reps_set = true;
 		} else if (!strcmp(a, "--storm-reps")) {
-			char *end;
-			unsigned long x, y;
+			char idle[24];
+			const char *comma;
+			uint64_t y;
 
 			NEED_VAL;
-			errno = 0;
-			x = strtoul(val, &end, 10);
-			y = x;
-			if (*end == ',')
-				y = strtoul(end + 1, &end, 10);
-			if (errno || *end || !x || !y || x > MAX_REPS ||
-			    y > MAX_REPS || !isdigit((unsigned char)val[0]))
+			/* IDLE[,LOADED], each as --reps takes it. */
+			comma = strchr(val, ',');
+			if (snprintf(idle, sizeof(idle), "%.*s",
+				     comma ? (int)(comma - val)
+					   : (int)sizeof(idle),
+				     val) >= (int)sizeof(idle) ||
+			    !parse_u64(idle, &v, 1, MAX_REPS) ||
+			    !parse_u64(comma ? comma + 1 : idle, &y, 1,
+				       MAX_REPS))
 				goto bad;
-			cfg.storm_reps[H_IDLE] = (unsigned int)x;
+			cfg.storm_reps[H_IDLE] = (unsigned int)v;
 			cfg.storm_reps[H_LOADED] = (unsigned int)y;
 			storm_reps_set = true;
 		} else if (!strcmp(a, "--loaded-storm-faults")) {
