@@ -172,7 +172,6 @@ IOPF_INLINE void slot_clear(struct cookie_owner *owners, uint32_t nowners,
 		owners[g->cookie].g = NULL;
 	gstate_set(g, G_FREE);
 	g->user = NULL;
-	g->count = 0;
 	/* Slots are reused FIFO, so in time every slot would keep a fault
 	 * array as large as the largest group ever seen: memory that grows
 	 * for months (found by tests/hardening/soak). Only small arrays stay;
@@ -188,8 +187,16 @@ IOPF_INLINE void slot_put(struct iopf_queue *q, struct iopf_group *g)
 	slots_put(q, g, g);
 }
 
-/* A free slot, its count 0 and user NULL (slot_put, or calloc); its next
- * pointer is set when it goes on a list. */
+/* The group whose next pointer link is. */
+IOPF_INLINE struct iopf_group *group_of_link(struct iopf_group **link)
+{
+	return (struct iopf_group *)((char *)link -
+				     offsetof(struct iopf_group, next));
+}
+
+/* A free slot, its user NULL (slot_put, or calloc) and its count 0 (set
+ * here: ingest_singles() sets it to 1 itself, so that slot_clear() need
+ * not); its next pointer is set when it goes on a list. */
 IOPF_INLINE struct iopf_group *slot_get(struct iopf_queue *q)
 {
 	struct iopf_group *g;
@@ -200,6 +207,7 @@ IOPF_INLINE struct iopf_group *slot_get(struct iopf_queue *q)
 	q->free_head = g->next;
 	if (!q->free_head)
 		q->free_tail = NULL;
+	g->count = 0;
 	return g;
 }
 
@@ -475,49 +483,75 @@ static bool cookie_current(struct iopf_queue *q, uint32_t cookie, uint64_t tag)
  * locals (the stores to the groups could alias them as far as the compiler
  * knows). Returns the first record it did not take, for the general loop:
  * the first that is anything else. Called with q->lock held.
+ *
+ * The loop keeps few values live (a spill is a store and a load a fault):
+ * the count comes from the tags, the last group from the link, and whether
+ * answers are unwritten is a constant of each of the loop's two copies.
  */
+IOPF_INLINE const struct iommu_hwpt_pgfault *
+singles_loop(const struct iommu_hwpt_pgfault *rec,
+	     const struct iommu_hwpt_pgfault *end, struct cookie_owner *owners,
+	     uint32_t nowners, struct iopf_group **freep,
+	     struct iopf_group ***linkp, uint64_t *tagp, bool *stale,
+	     const bool unwritten)
+{
+	struct iopf_group *g = *freep, **link = *linkp;
+	uint64_t tag = *tagp;
+	bool stale_check = false;
+
+	for (; rec < end; rec++) {
+		uint32_t cookie = rec->cookie;
+		struct cookie_owner *o;
+
+		/* One branch for the three (bitwise, not short-circuit). */
+		if (unlikely(!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) |
+			     !g | (cookie >= nowners)))
+			break;
+		o = &owners[cookie];
+		if (unlikely(o->g != NULL))
+			break;
+		/* The cookie had an owner before, whose answer may not have
+		 * been written yet (see cookie_take). */
+		if (unwritten)
+			stale_check |= o->tag != 0;
+		o->tag = ++tag;
+		o->g = g;
+		g->cookie = cookie;
+		g->tag = tag;
+		fault_from_record(&g->faults[0], rec);
+		g->count = 1;
+		gstate_set(g, G_READY);
+		*link = g;
+		link = &g->next;
+		g = g->next;
+	}
+	*freep = g;
+	*linkp = link;
+	*tagp = tag;
+	*stale = stale_check;
+	return rec;
+}
+
 IOPF_INLINE const struct iommu_hwpt_pgfault *
 ingest_singles(struct iopf_queue *q, const struct iommu_hwpt_pgfault *rec,
 	       const struct iommu_hwpt_pgfault *end, bool unwritten,
 	       uint32_t *closed)
 {
 	struct iopf_engine *e = q->e;
-	struct cookie_owner *owners = q->owners;
 	struct iopf_group *free = q->free_head, *last = e->ready_tail;
 	struct iopf_group **link = last ? &last->next : &e->ready_head;
-	uint32_t nowners = q->nowners, n = 0;
-	uint64_t tag = q->next_tag;
-	bool stale_check = false;
+	uint64_t tag0 = q->next_tag, tag = tag0;
+	bool stale_check;
 
-	for (; rec < end; rec++) {
-		struct iopf_group *g = free;
-		uint32_t cookie = rec->cookie;
-		struct cookie_owner *o;
-
-		if (unlikely(!(rec->flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) ||
-			     !g || cookie >= nowners))
-			break;
-		o = &owners[cookie];
-		if (unlikely(o->g != NULL))
-			break;
-		free = g->next;
-		g->cookie = cookie;
-		g->tag = ++tag;
-		/* The cookie had an owner before, whose answer may not have
-		 * been written yet (see cookie_take). */
-		stale_check |= unwritten && o->tag;
-		o->tag = tag;
-		o->g = g;
-		fault_from_record(&g->faults[0], rec);
-		g->count = 1;
-		gstate_set(g, G_READY);
-		*link = g;
-		link = &g->next;
-		last = g;
-		n++;
-	}
-	if (!n)
+	if (unwritten)
+		rec = singles_loop(rec, end, q->owners, q->nowners, &free,
+				   &link, &tag, &stale_check, true);
+	else
+		rec = singles_loop(rec, end, q->owners, q->nowners, &free,
+				   &link, &tag, &stale_check, false);
+	if (tag == tag0)
 		return rec;
+	last = group_of_link(link);
 	last->next = NULL;
 	e->ready_tail = last;
 	q->free_head = free;
@@ -526,7 +560,7 @@ ingest_singles(struct iopf_queue *q, const struct iommu_hwpt_pgfault *rec,
 	q->next_tag = tag;
 	if (stale_check)
 		q->stale_check = true;
-	*closed = n;
+	*closed = (uint32_t)(tag - tag0);
 	return rec;
 }
 
@@ -1219,6 +1253,70 @@ IOPF_EXPORT int iopf_group_respond(struct iopf_group *g, uint32_t code)
 }
 
 /*
+ * The ordinary answers of a run of q's groups from groups[i]: each answer
+ * appended to q's pending buffer and each slot cleared and linked at *linkp,
+ * up to the first group that is not one (NULL, another queue's, not handed
+ * out, or the buffer full). Returns that group's index. The buffer's fields
+ * are in locals (the stores of slot_clear() could alias them as far as the
+ * compiler knows), and dl (q has a deadline, so its groups are on the
+ * outstanding list) is a constant of each copy of the loop. Called with
+ * q->lock held.
+ */
+IOPF_INLINE unsigned int respond_run(struct iopf_queue *q,
+				     struct iopf_group *const *groups,
+				     unsigned int i, unsigned int n,
+				     uint32_t code, struct iopf_group ***linkp,
+				     const bool dl)
+{
+	struct ans_buf *a = &q->pending;
+	struct iommu_hwpt_page_response *rsp = a->rsp;
+	struct cookie_owner *owners = q->owners;
+	struct iopf_group **link = *linkp;
+	uint64_t *tags = a->tags;
+	uint32_t k = a->n, cap = a->cap, nowners = q->nowners;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* The answer in one 8-byte store (cookie, then code), not two, nor
+	 * the vector shuffle the compiler would make of them. */
+	const uint64_t hi = (uint64_t)code << 32;
+
+	_Static_assert(
+		sizeof(*rsp) == 8 &&
+			offsetof(struct iommu_hwpt_page_response, code) == 4,
+		"the kernel's answer");
+#endif
+
+	for (; i < n; i++) {
+		struct iopf_group *g = groups[i];
+
+		if (unlikely(!g) || g->q != q ||
+		    unlikely(gstate(g) != G_HANDED || k == cap))
+			break;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		{
+			uint64_t v = hi | g->cookie;
+
+			memcpy(&rsp[k], &v, 8);
+		}
+#else
+		rsp[k].cookie = g->cookie;
+		rsp[k].code = code;
+#endif
+		tags[k] = g->tag;
+		k++;
+		if (dl)
+			olist_del(g);
+		/* slot_put(), the slot kept on a list of this call's (in
+		 * order). */
+		slot_clear(owners, nowners, g);
+		*link = g;
+		link = &g->next;
+	}
+	a->n = k;
+	*linkp = link;
+	return i;
+}
+
+/*
  * Many answers at once: each group as iopf_group_respond() would answer it,
  * the groups of one queue that follow each other in the array under one hold
  * of its lock, one wake of its engine.
@@ -1230,16 +1328,12 @@ respond_many(struct iopf_group *const *groups, unsigned int n, uint32_t code,
 	unsigned int i = 0, queued = 0;
 
 	while (i < n) {
-		struct iopf_group *g = groups[i];
-		struct iommu_hwpt_page_response *rsp;
+		struct iopf_group *g = groups[i], *fhead = NULL;
+		struct iopf_group **link = &fhead;
 		unsigned int before = queued;
 		struct iopf_queue *q;
 		struct ans_buf *a;
-		struct iopf_group *fhead = NULL, *ftail = NULL;
-		struct cookie_owner *owners;
-		uint32_t k, k0, cap, nowners;
-		uint64_t *tags;
-		bool dl;
+		uint32_t k0;
 
 		if (unlikely(!g || !g->q)) {
 			if (results)
@@ -1250,67 +1344,50 @@ respond_many(struct iopf_group *const *groups, unsigned int n, uint32_t code,
 		q = g->q;
 		a = &q->pending;
 		qlock_lock(&q->lock);
-		/* The buffer's fields in locals: the stores of slot_put()
-		 * could alias them as far as the compiler knows. */
-		rsp = a->rsp;
-		tags = a->tags;
-		k = a->n;
-		cap = a->cap;
-		k0 = k;
-		owners = q->owners;
-		nowners = q->nowners;
-		dl = q->deadline_ns != 0;
-		for (; i < n; i++) {
-			uint32_t state;
-			int rc = 0;
+		k0 = a->n;
+		for (;;) {
+			unsigned int start = i;
+			int rc;
 
-			g = groups[i];
-			if (unlikely(!g) || g->q != q)
+			if (q->deadline_ns)
+				i = respond_run(q, groups, i, n, code, &link,
+						true);
+			else
+				i = respond_run(q, groups, i, n, code, &link,
+						false);
+			queued += i - start;
+			if (results)
+				for (; start < i; start++)
+					results[start] = 0;
+			if (i == n)
 				break;
-			state = gstate(g);
-			if (unlikely(state != G_HANDED || k == cap)) {
-				/* As iopf_group_respond(): a full buffer
-				 * doubles in ans_push(), or the answer fails
-				 * with ENOMEM and the group stays the
-				 * caller's. */
-				a->n = k;
-				if (code != IOPF_RESP_SUCCESS)
-					a->special += k - k0;
-				slots_put(q, fhead, ftail);
-				fhead = ftail = NULL;
-				rc = respond_locked_slow(q, g, state, code);
-				rsp = a->rsp;
-				tags = a->tags;
-				k = k0 = a->n;
-				cap = a->cap;
-			} else {
-				rsp[k].cookie = g->cookie;
-				rsp[k].code = code;
-				tags[k] = g->tag;
-				k++;
-				/* On the outstanding list only with a
-				 * deadline. */
-				if (dl)
-					olist_del(g);
-				/* slot_put(), the slot kept on a list of
-				 * this run's (in order). */
-				slot_clear(owners, nowners, g);
-				if (ftail)
-					ftail->next = g;
-				else
-					fhead = g;
-				ftail = g;
-			}
+			g = groups[i];
+			if (!g || g->q != q)
+				break;
+			/* Not handed out, or the buffer is full: as
+			 * iopf_group_respond(), a full buffer doubles in
+			 * ans_push(), or the answer fails with ENOMEM and the
+			 * group stays the caller's. The slots cleared so far
+			 * go first, in order. */
+			if (code != IOPF_RESP_SUCCESS)
+				a->special += a->n - k0;
+			if (fhead)
+				slots_put(q, fhead, group_of_link(link));
+			fhead = NULL;
+			link = &fhead;
+			rc = respond_locked_slow(q, g, gstate(g), code);
+			k0 = a->n;
 			if (results)
 				results[i] = rc;
 			queued += !rc;
+			i++;
 		}
-		a->n = k;
 		if (code != IOPF_RESP_SUCCESS)
-			a->special += k - k0;
-		slots_put(q, fhead, ftail);
+			a->special += a->n - k0;
+		if (fhead)
+			slots_put(q, fhead, group_of_link(link));
 		if (queued != before) {
-			atomic_store_explicit(&q->npending, k,
+			atomic_store_explicit(&q->npending, a->n,
 					      memory_order_release);
 			queue_mark_dirty_locked(q);
 		}
