@@ -155,12 +155,16 @@ static int slots_grow(struct iopf_queue *q)
 	return 0;
 }
 
-/* A freed slot gives back a fault array too large to keep. */
+/* A freed slot gives back a fault array too large to keep. Its count goes
+ * with it: a free slot keeps its last count (slot_get() resets it), which
+ * must never index past the array it has now, even for a caller that reads
+ * a group after answering it. */
 static IOPF_COLD void slot_shrink(struct iopf_group *g)
 {
 	free(g->faults);
 	g->faults = g->inline_faults;
 	g->cap = INLINE_FAULTS;
+	g->count = 0;
 }
 
 /* A group's slot made free, not yet on the free list; owners and nowners are

@@ -137,6 +137,28 @@ static void recv_multi(void **state)
 	assert_int_equal(fx_qstats(f, 0).groups, 2);
 }
 
+/* A group too large for a slot to keep its fault array: answered, the slot
+ * gives the array back, and a read of the answered group (the caller's bug)
+ * finds no record rather than one past the slot's inline records. */
+static void answered_large_group(void **state)
+{
+	struct fx *f = *state;
+	struct iopf_group *g;
+	uint64_t gid;
+
+	fx_init_default(f);
+	gid = fx_trigger(f, 0, 3, 16, 0x100000);
+	assert_int_equal(fx_pull(f, &g, 1, 5000), 1);
+	assert_int_equal(iopf_group_count(g), 16);
+	assert_non_null(iopf_group_fault(g, 15));
+	assert_int_equal(iopf_group_respond(g, IOPF_RESP_SUCCESS), 0);
+	assert_int_equal(fx_flush_until(f, 1, 5000), 1);
+	assert_answered(f, gid, IOPF_RESP_SUCCESS);
+	assert_int_equal(iopf_group_count(g), 0);
+	assert_null(iopf_group_fault(g, 15));
+	assert_null(iopf_group_fault(g, 4));
+}
+
 /* Flags and perm: known bits in flags/perm, everything in raw_*. */
 static void fault_fields(void **state)
 {
@@ -2513,6 +2535,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(recv_single),
 		T(recv_multi),
+		T(answered_large_group),
 		T(fault_fields),
 		T(batch_sizes),
 		T(grow_einval),
