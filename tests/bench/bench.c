@@ -175,6 +175,11 @@ struct cfg {
 	unsigned int max_s; /* the whole run's time (0: no limit) */
 	const char *json;
 	bool quick;
+	/* --fail-at STAGE:ROW:CONTENDER: that cell fails there (the smoke
+	 * test's way to reach the bench's own error paths). */
+	int fail_stage; /* -1: none */
+	char fail_row[40];
+	unsigned int fail_ci;
 };
 
 static struct cfg cfg;
@@ -494,6 +499,22 @@ static int fail(struct run *r, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	return rc < 0 ? rc : -EIO;
+}
+
+enum stage { ST_SETUP, ST_PREPARE, ST_PASS, ST_FINISH, ST_BOOKS, ST_COUNT };
+static const char *const stage_names[ST_COUNT] = {"setup", "prepare", "pass",
+						  "finish", "books"};
+
+/* The failure --fail-at asks for, if r (its row and contender) is the cell
+ * and st the stage: -ECANCELED. */
+static int injected(struct run *r, enum stage st)
+{
+	if (cfg.fail_stage != (int)st || !r->row ||
+	    strcmp(r->row->name, cfg.fail_row) ||
+	    r->c != &contenders[cfg.fail_ci])
+		return 0;
+	return fail(r, -ECANCELED, "injected failure (--fail-at %s:%s:%s)",
+		    stage_names[st], cfg.fail_row, r->c->name);
 }
 
 /* One group on the next active source. */
@@ -1154,6 +1175,8 @@ static int row_prepare(unsigned int h, struct run *r, struct result *res,
 	memset(mr, 0, sizeof(*mr));
 	res->ran = true;
 	r->err[0] = 0;
+	if (injected(r, ST_PREPARE))
+		return -ECANCELED;
 	pick_active(r, row);
 	if (!groups)
 		groups = 1;
@@ -1225,6 +1248,8 @@ static int row_pass(struct run *r, const char *host, struct result *res,
 		want = mr->groups - mr->done;
 	if (!want)
 		return 0;
+	if (injected(r, ST_PASS))
+		return -ECANCELED;
 	if (mr->lat)
 		lat = r->row->kind == K_PINGPONG ? mr->lat + mr->done
 						 : mr->lat + mr->nlat;
@@ -1258,6 +1283,8 @@ static int row_finish(struct run *r, struct result *res, struct mrow *mr)
 	uint64_t rd1, wr1, gr1, groups = mr->done;
 	uint64_t *lat = mr->lat;
 
+	if (injected(r, ST_FINISH))
+		return -ECANCELED;
 	if (r->c->kind == C_LIB)
 		lib_io_counts(r, &rd1, &wr1, &gr1);
 	else
@@ -1362,8 +1389,11 @@ static void result_failed(struct result *res, const struct run *r, int rc)
 static int run_books(struct run *r)
 {
 	char msg[256];
-	int rc = prod_session_check(r->s, r->groups, msg, sizeof(msg));
+	int rc = injected(r, ST_BOOKS);
 
+	if (rc)
+		return rc;
+	rc = prod_session_check(r->s, r->groups, msg, sizeof(msg));
 	if (rc)
 		fail(r, rc, "%s", msg);
 	return rc;
@@ -1383,7 +1413,10 @@ static void run_cell(const struct contender *c, unsigned int nq,
 	int rc;
 	unsigned int k = 0;
 
+	r.row = &rows[rowi[0]];
 	rc = run_setup(&r, nq);
+	if (!rc)
+		rc = injected(&r, ST_SETUP);
 	for (; !rc && k < nr; k++) {
 		r.row = &rows[rowi[k]];
 		rc = measure_row(&r, h, res[k]);
@@ -1654,14 +1687,13 @@ static void print_ratio(const struct dist *d, bool ok)
 		printf(" %16s", "-");
 }
 
-/* Whether a family's reps interleave the contenders' passes
- * (run_rep_interleaved): on the loaded host, one row a cell, and not under
- * callgrind, whose profile is of one contender's pass. The sparse rows set
- * up thousands of queues a cell, one cell at a time. */
-static bool family_interleaved(unsigned int h, enum family fam)
+/* Whether a family's reps interleave their cells' passes
+ * (run_rep_interleaved): on the loaded host, and not under callgrind, whose
+ * profile is of one contender's pass. The sparse family interleaves one
+ * contender's cells at a time (run_family). */
+static bool family_interleaved(unsigned int h)
 {
-	return h == H_LOADED && fam != F_SPARSE && cfg.loaded_passes > 1 &&
-	       !RUNNING_ON_VALGRIND;
+	return h == H_LOADED && cfg.loaded_passes > 1 && !RUNNING_ON_VALGRIND;
 }
 
 static void print_table(unsigned int h, unsigned int ri)
@@ -1678,7 +1710,13 @@ static void print_table(unsigned int h, unsigned int ri)
 		any |= cell_ran[h][ri][ci];
 	if (!any)
 		return;
-	if (family_interleaved(h, row->fam))
+	if (family_interleaved(h) && row->fam == F_SPARSE &&
+	    row->nq <= cfg.sparse_full)
+		snprintf(sl, sizeof(sl),
+			 " of %u passes of a share each (queue counts "
+			 "interleaved)",
+			 cfg.loaded_passes);
+	else if (family_interleaved(h) && row->fam != F_SPARSE)
 		snprintf(sl, sizeof(sl),
 			 " of the mean of %u passes but the fastest and "
 			 "the slowest (contenders interleaved)",
@@ -2181,7 +2219,8 @@ static void usage(FILE *f)
 		   "                  [--pingpong-faults N] "
 		   "[--loaded-storm-faults N] [--timeout MS]\n"
 		   "                  [--storm-reps IDLE[,LOADED]]\n"
-		   "                  [--json FILE] [--quick]\n"
+		   "                  [--json FILE] [--quick] "
+		   "[--fail-at STAGE:ROW:CONTENDER]\n"
 		   "scenarios: storm steady pingpong 16queues sparse (= "
 		   "sparse-pp, "
 		   "sparse-burst), or a row's name (sparse-pp-1024, "
@@ -2190,6 +2229,35 @@ static void usage(FILE *f)
 	for (unsigned int i = 0; i < NCONT; i++)
 		fprintf(f, " %s", contenders[i].name);
 	fprintf(f, "\nthis binary's tier: %s\n", bench_prod_tier);
+}
+
+/* --fail-at STAGE:ROW:CONTENDER (the row by name; checked against the
+ * rows once they are made). */
+static int parse_fail_at(const char *val)
+{
+	const char *c1 = strchr(val, ':');
+	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	size_t n;
+
+	if (!c2)
+		return -EINVAL;
+	cfg.fail_stage = -1;
+	for (unsigned int st = 0; st < ST_COUNT; st++)
+		if (strlen(stage_names[st]) == (size_t)(c1 - val) &&
+		    !strncmp(val, stage_names[st], (size_t)(c1 - val)))
+			cfg.fail_stage = (int)st;
+	n = (size_t)(c2 - c1 - 1);
+	if (cfg.fail_stage < 0 || !n || n >= sizeof(cfg.fail_row))
+		return -EINVAL;
+	memcpy(cfg.fail_row, c1 + 1, n);
+	cfg.fail_row[n] = 0;
+	for (unsigned int ci = 0; ci < NCONT; ci++)
+		if (!strcmp(c2 + 1, contenders[ci].name)) {
+			cfg.fail_ci = ci;
+			return 0;
+		}
+	cfg.fail_stage = -1;
+	return -EINVAL;
 }
 
 static bool parse_u64(const char *s, uint64_t *v, uint64_t min, uint64_t max)
@@ -2357,6 +2425,7 @@ static int parse_args(int argc, char **argv)
 	cfg.group = 1;
 	cfg.steady_k = 64;
 	cfg.timeout_ms = 10000;
+	cfg.fail_stage = -1;
 	cfg.sweep_max = 16;
 	cfg.sparse_full = 1024;
 	cfg.pass_ms = 1000;
@@ -2521,6 +2590,10 @@ static int parse_args(int argc, char **argv)
 			cfg.max_s = (unsigned int)v;
 		} else if (!strcmp(a, "--quick")) {
 			cfg.quick = true;
+		} else if (!strcmp(a, "--fail-at")) {
+			NEED_VAL;
+			if (parse_fail_at(val))
+				goto bad;
 		} else {
 			fprintf(stderr, "iopf-bench: unknown argument '%s'\n",
 				a);
@@ -2579,6 +2652,11 @@ static int parse_args(int argc, char **argv)
 			scen);
 		return 2;
 	}
+	if (cfg.fail_stage >= 0 && find_row(cfg.fail_row) < 0) {
+		fprintf(stderr, "iopf-bench: --fail-at: no row '%s'\n",
+			cfg.fail_row);
+		return 2;
+	}
 	return 0;
 }
 
@@ -2592,6 +2670,17 @@ static void raise_nofile(void)
 	for (unsigned int i = 0; i < nrows; i++)
 		if (rows[i].on && rows[i].nq > most)
 			most = rows[i].nq;
+	/* The loaded host sets up a contender's sparse sizes up to
+	 * --sparse-full at once (run_family). */
+	if (cfg.host[H_LOADED]) {
+		unsigned int sum = 0;
+
+		for (unsigned int i = 0; i < cfg.nsizes; i++)
+			if (cfg.sizes[i] <= cfg.sparse_full)
+				sum += cfg.sizes[i];
+		if (sum > most)
+			most = sum;
+	}
 	need = (rlim_t)most * bench_prod_fds_per_queue + 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
@@ -2673,84 +2762,130 @@ struct cellspec {
 	unsigned int ci, nq, nr, rowi[MAX_ROWS];
 };
 
-static void cell_failed_now(unsigned int h, unsigned int rep,
-			    const struct cellspec *c, struct run *r,
-			    struct result *res, int rc)
+/* Cell c failed with rc at its row from: that row and the ones after it,
+ * which it kept from running. */
+static void cell_failed_from(unsigned int h, unsigned int rep,
+			     const struct cellspec *c, const struct run *r,
+			     unsigned int from, int rc)
 {
-	result_failed(res, r, rc);
-	fprintf(stderr, "iopf-bench: %s %s %s rep %u: %s\n", host_names[h],
-		rows[c->rowi[0]].name, contenders[c->ci].name, rep, res->err);
+	for (unsigned int j = from; j < c->nr; j++) {
+		struct result *res = res_at(h, c->rowi[j], c->ci, rep);
+
+		result_failed(res, r, rc);
+		fprintf(stderr, "iopf-bench: %s %s %s rep %u: %s\n",
+			host_names[h], rows[c->rowi[j]].name,
+			contenders[c->ci].name, rep, res->err);
+	}
 }
 
 /*
- * One rep of a family's cells at once, on the loaded host: every contender
- * set up and warmed up, then cfg.loaded_passes measured passes each, contender
- * after contender (the order reversed every other round), so that all of
- * them see the same stretch of the load. Two passes run one after the other
- * saw different shares of the CPUs: per-rep ratios of 0.4 to 3.0, verdicts
- * that flipped between runs. Each cell's wall figure is the mean of its
- * passes but the fastest and the slowest (row_finish).
+ * One rep of some of a family's cells at once, on the loaded host: every
+ * cell set up; then row after row (the cells' rows that share a set-up),
+ * every cell warmed up, then cfg.loaded_passes measured passes each, cell
+ * after cell (the order reversed every other round), so that all of them
+ * see the same stretch of the load. Two passes run one after the other saw
+ * different shares of the CPUs: per-rep ratios of 0.4 to 3.0, verdicts that
+ * flipped between runs. Each cell's wall figure is the mean of its passes
+ * but the fastest and the slowest (row_finish); a median of samples
+ * (ping-pong, bursts) is over the samples of all its passes.
+ * A pass runs the row's faults whole, or with split (the sparse family,
+ * whose figures are such medians) a share of them: the rep then measures
+ * as many faults as on the idle host and costs about as long.
  */
 static void run_rep_interleaved(unsigned int h, unsigned int rep,
-				const struct cellspec *cells,
-				unsigned int ncells)
+				const struct cellspec *const *cells,
+				unsigned int ncells, bool split)
 {
 	struct run *runs = calloc(ncells, sizeof(*runs));
 	struct mrow *mrs = calloc(ncells, sizeof(*mrs));
 	struct result **res = calloc(ncells, sizeof(*res));
 	bool *dead = calloc(ncells, sizeof(*dead));
-	unsigned int passes = cfg.loaded_passes;
+	uint64_t *want = calloc(ncells, sizeof(*want));
+	unsigned int passes = cfg.loaded_passes, most = 0;
 	int rc;
 
-	if (!runs || !mrs || !res || !dead) {
+	if (!runs || !mrs || !res || !dead || !want) {
 		fprintf(stderr, "iopf-bench: out of memory\n");
 		exit(1);
 	}
 	for (unsigned int j = 0; j < ncells; j++) {
 		unsigned int k = rep % 2 ? ncells - 1 - j : j;
-		const struct cellspec *c = &cells[k];
+		const struct cellspec *c = cells[k];
 
-		runs[k] = (struct run){.c = &contenders[c->ci], .epfd = -1};
-		res[k] = res_at(h, c->rowi[0], c->ci, rep);
+		runs[k] = (struct run){.c = &contenders[c->ci],
+				       .row = &rows[c->rowi[0]],
+				       .epfd = -1};
 		rc = run_setup(&runs[k], c->nq);
-		runs[k].row = &rows[c->rowi[0]];
 		if (!rc)
-			rc = row_prepare(h, &runs[k], res[k], &mrs[k], passes);
+			rc = injected(&runs[k], ST_SETUP);
 		if (rc) {
-			cell_failed_now(h, rep, c, &runs[k], res[k], rc);
+			cell_failed_from(h, rep, c, &runs[k], 0, rc);
 			dead[k] = true;
 		}
+		if (c->nr > most)
+			most = c->nr;
 	}
-	for (unsigned int p = 0; p < passes; p++)
+	for (unsigned int i = 0; i < most; i++) {
 		for (unsigned int j = 0; j < ncells; j++) {
-			unsigned int k = (p + rep) % 2 ? ncells - 1 - j : j;
+			unsigned int k = rep % 2 ? ncells - 1 - j : j;
+			const struct cellspec *c = cells[k];
 
-			if (dead[k])
+			if (dead[k] || i >= c->nr)
 				continue;
-			rc = row_pass(&runs[k], host_names[h], res[k], &mrs[k],
-				      mrs[k].groups / passes, cfg.pass_ms);
+			runs[k].row = &rows[c->rowi[i]];
+			res[k] = res_at(h, c->rowi[i], c->ci, rep);
+			rc = row_prepare(h, &runs[k], res[k], &mrs[k], passes);
 			if (rc) {
-				cell_failed_now(h, rep, &cells[k], &runs[k],
-						res[k], rc);
+				cell_failed_from(h, rep, c, &runs[k], i, rc);
 				dead[k] = true;
 			}
+			if (split)
+				mrs[k].groups /= passes;
+			want[k] = split ? (mrs[k].groups + passes - 1) / passes
+					: mrs[k].groups / passes;
 		}
+		for (unsigned int p = 0; p < passes; p++)
+			for (unsigned int j = 0; j < ncells; j++) {
+				unsigned int k =
+					(p + rep) % 2 ? ncells - 1 - j : j;
+
+				if (dead[k] || i >= cells[k]->nr)
+					continue;
+				rc = row_pass(&runs[k], host_names[h], res[k],
+					      &mrs[k], want[k], cfg.pass_ms);
+				if (rc) {
+					cell_failed_from(h, rep, cells[k],
+							 &runs[k], i, rc);
+					dead[k] = true;
+				}
+			}
+		for (unsigned int k = 0; k < ncells; k++) {
+			if (!dead[k] && i < cells[k]->nr) {
+				rc = row_finish(&runs[k], res[k], &mrs[k]);
+				if (rc) {
+					cell_failed_from(h, rep, cells[k],
+							 &runs[k], i, rc);
+					dead[k] = true;
+				}
+			}
+			free(mrs[k].lat);
+			mrs[k].lat = NULL;
+		}
+	}
 	for (unsigned int k = 0; k < ncells; k++) {
 		if (!dead[k]) {
-			rc = row_finish(&runs[k], res[k], &mrs[k]);
-			if (!rc)
-				rc = run_books(&runs[k]);
+			rc = run_books(&runs[k]);
 			if (rc)
-				cell_failed_now(h, rep, &cells[k], &runs[k],
-						res[k], rc);
+				cell_failed_from(h, rep, cells[k], &runs[k],
+						 cells[k]->nr - 1, rc);
 		}
-		free(mrs[k].lat);
 		run_teardown(&runs[k]);
 	}
 	free(runs);
 	free(mrs);
 	free(res);
 	free(dead);
+	free(want);
 }
 
 /* Every (row, contender) cell of family fam on host h, rep after rep,
@@ -2762,7 +2897,8 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 	uint64_t f_start = now_ns();
 	struct cellspec *cells = NULL;
 	unsigned int ncells = 0;
-	bool inter = family_interleaved(h, fam);
+	const struct cellspec **sel = NULL;
+	bool inter = family_interleaved(h);
 	const unsigned int reps = family_reps(h, fam);
 
 	for (unsigned int ri = 0; ri < nrows; ri++) {
@@ -2794,11 +2930,13 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 			cell_ran[h][ri][ci] = true;
 		}
 	}
-	for (unsigned int k = 0; k < ncells; k++)
-		if (cells[k].nr != 1)
-			inter = false;
 	if (!ncells)
 		return;
+	sel = calloc(ncells, sizeof(*sel));
+	if (!sel) {
+		fprintf(stderr, "iopf-bench: out of memory\n");
+		exit(1);
+	}
 	for (unsigned int rep = 0; rep < reps; rep++) {
 		uint64_t spent = now_ns() - f_start;
 
@@ -2817,15 +2955,33 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 				"%.0f s so far\n",
 				host_names[h], family_names[fam], rep + 1, reps,
 				ncells, (double)(now_ns() - t_start) / 1e9);
-		if (inter) {
-			run_rep_interleaved(h, rep, cells, ncells);
+		if (inter && fam != F_SPARSE) {
+			for (unsigned int k = 0; k < ncells; k++)
+				sel[k] = &cells[k];
+			run_rep_interleaved(h, rep, sel, ncells, false);
 			continue;
+		}
+		/* The sparse family on the loaded host: one contender at a
+		 * time, its cells up to --sparse-full queues at once (the
+		 * targets are a contender's 1024 queues against its one);
+		 * the larger ones after, one by one, as on the idle host. */
+		for (unsigned int g = 0; inter && g < NCONT; g++) {
+			unsigned int ci = rep % 2 ? NCONT - 1 - g : g, n = 0;
+
+			for (unsigned int k = 0; k < ncells; k++)
+				if (cells[k].ci == ci &&
+				    cells[k].nq <= cfg.sparse_full)
+					sel[n++] = &cells[k];
+			if (n)
+				run_rep_interleaved(h, rep, sel, n, true);
 		}
 		for (unsigned int k = 0; k < ncells; k++) {
 			const struct cellspec *c =
 				&cells[rep % 2 ? ncells - 1 - k : k];
 			struct result *res[MAX_ROWS];
 
+			if (inter && c->nq <= cfg.sparse_full)
+				continue;
 			/* The largest sparse rows: the first rep only (their
 			 * set-up dominates; the targets are at 1024). */
 			if (rep && c->nq > cfg.sparse_full)
@@ -2846,6 +3002,7 @@ static void run_family(unsigned int h, enum family fam, uint64_t t_start,
 						res[j]->err);
 		}
 	}
+	free(sel);
 	free(cells);
 }
 

@@ -157,6 +157,67 @@ if command -v python3 >/dev/null; then
 	python3 -c "$reps_py" "$tmp/reps.json" || { cat "$tmp/reps.txt"; echo "bench smoke: --storm-reps not followed" >&2; exit 1; }
 fi
 
+# The sparse family on the loaded host interleaves a contender's queue
+# counts (up to --sparse-full), each pass a share of the row's faults: the
+# same faults as on the idle host; 4096 queues run alone.
+grep -qE '^\[mock, loaded\] sparse-burst-1024: 3000 faults, .* 5 passes of a share each \(queue counts interleaved\)' "$tmp/out.txt" ||
+	{ echo "bench smoke: loaded sparse-burst-1024 not interleaved in shares" >&2; exit 1; }
+grep -qE '^\[mock, loaded\] sparse-burst-4096: 3000 faults, .*median of 1 rep; x ref' "$tmp/out.txt" ||
+	{ echo "bench smoke: loaded sparse-burst-4096 not run on its own" >&2; exit 1; }
+# A cell that fails at any stage fails its row and the rows after it that
+# share its set-up, and nothing else; the run exits 1. --fail-at injects it
+# (interleaved on the loaded host, one cell at a time on the idle one).
+fail_py='
+import json, sys
+want = set(tuple(x.split("/")) for x in sys.argv[2].split(","))
+bad = set()
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("kind") != "result":
+        continue
+    if o["status"] != "ok":
+        if "injected failure" not in o.get("error", ""):
+            sys.exit("%s/%s/%s: %s" % (o["host"], o["scenario"], o["contender"], o.get("error")))
+        bad.add((o["host"], o["scenario"], o["contender"]))
+if bad != want:
+    sys.exit("failed cells %s, want %s" % (sorted(bad), sorted(want)))
+'
+P=libiopf-plain
+for spec in "loaded setup:sparse-pp-16 loaded/sparse-pp-16/$P,loaded/sparse-burst-16/$P" \
+	"loaded prepare:sparse-burst-16 loaded/sparse-burst-16/$P" \
+	"loaded pass:sparse-pp-16 loaded/sparse-pp-16/$P,loaded/sparse-burst-16/$P" \
+	"loaded finish:sparse-burst-16 loaded/sparse-burst-16/$P" \
+	"loaded books:sparse-burst-16 loaded/sparse-burst-16/$P" \
+	"loaded pass:storm loaded/storm/$P" \
+	"idle pass:sparse-pp-16 idle/sparse-pp-16/$P,idle/sparse-burst-16/$P"; do
+	read -r h at cells <<<"$spec"
+	rc=0
+	"$bench" --tier mock --quick --host "$h" --scenario sparse,storm --sparse-sizes 1,16 --sparse-active 1 \
+		--contenders raw-batched,raw-epoll,$P --fail-at "$at:$P" --json "$tmp/fail.json" >"$tmp/fail.txt" 2>&1 || rc=$?
+	if ((rc != 1)) || ! python3 -c "$fail_py" "$tmp/fail.json" "$cells"; then
+		cat "$tmp/fail.txt"
+		echo "bench smoke: --fail-at $at:$P on the $h host: rc $rc, or not the cells $cells" >&2
+		exit 1
+	fi
+done
+for v in pass:storm pass:storm:nobody never:storm:$P :storm:$P pass::$P; do
+	rc=0
+	"$bench" --tier mock --fail-at "$v" >"$tmp/bad.txt" 2>&1 || rc=$?
+	if ((rc != 2)) || ! grep -qF "bad value '$v' for --fail-at" "$tmp/bad.txt"; then
+		cat "$tmp/bad.txt"
+		echo "bench smoke: --fail-at $v was not refused (rc $rc)" >&2
+		exit 1
+	fi
+done
+rc=0
+"$bench" --tier mock --fail-at pass:nope:$P >"$tmp/bad.txt" 2>&1 || rc=$?
+if ((rc != 2)) || ! grep -qF -- "--fail-at: no row 'nope'" "$tmp/bad.txt"; then
+	cat "$tmp/bad.txt"
+	echo "bench smoke: --fail-at on a row that does not exist was not refused (rc $rc)" >&2
+	exit 1
+fi
+echo "bench smoke: --fail-at: a failed cell fails its row and the rows after it, nothing else"
+
 echo "bench smoke: PASS (checks that every scenario and contender ran and printed sane JSON;" \
 	"one short rep on a shared host judges no timing target: a FAIL above is not a failure here;" \
 	"targets are judged by full runs, see tests/bench/README.md)"
