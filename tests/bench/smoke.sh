@@ -118,23 +118,23 @@ else
 	echo "bench smoke: neither python3 nor jq to check the JSON" >&2
 	exit 1
 fi
-# A bad value is refused before anything runs.
-rc=0
-"$bench" --tier mock --loaded-storm-faults 0 >"$tmp/bad.txt" 2>&1 || rc=$?
-if ((rc != 2)) || ! grep -q "bad value '0' for --loaded-storm-faults" "$tmp/bad.txt"; then
-	cat "$tmp/bad.txt"
-	echo "bench smoke: --loaded-storm-faults 0 was not refused (rc $rc)" >&2
-	exit 1
-fi
-for v in 0 64 3,0 3,64 3, 3,x -1; do
-	rc=0
-	"$bench" --tier mock --storm-reps "$v" >"$tmp/bad.txt" 2>&1 || rc=$?
-	if ((rc != 2)) || ! grep -qF "bad value '$v' for --storm-reps" "$tmp/bad.txt"; then
-		cat "$tmp/bad.txt"
-		echo "bench smoke: --storm-reps $v was not refused (rc $rc)" >&2
-		exit 1
-	fi
-done
+# A bad value is refused before anything runs: exit 2 and the message.
+# refused OPTION MESSAGE VALUE...
+refused() {
+	local opt=$1 msg=$2 v rc
+	shift 2
+	for v in "$@"; do
+		rc=0
+		"$bench" --tier mock "$opt" "$v" >"$tmp/bad.txt" 2>&1 || rc=$?
+		if ((rc != 2)) || ! grep -qF -- "${msg//@/$v}" "$tmp/bad.txt"; then
+			cat "$tmp/bad.txt"
+			echo "bench smoke: $opt $v was not refused (rc $rc)" >&2
+			exit 1
+		fi
+	done
+}
+refused --loaded-storm-faults "bad value '@' for --loaded-storm-faults" 0
+refused --storm-reps "bad value '@' for --storm-reps" 0 64 3,0 3,64 3, 3,x -1
 # --storm-reps: the storm and 16queues families run that many reps on each
 # host, the others --reps.
 "$bench" --tier mock --quick --scenario storm,steady,16queues --contenders raw-batched,libiopf-uring \
@@ -200,22 +200,8 @@ for spec in "loaded setup:sparse-pp-16 loaded/sparse-pp-16/$P,loaded/sparse-burs
 		exit 1
 	fi
 done
-for v in pass:storm pass:storm:nobody never:storm:$P :storm:$P pass::$P; do
-	rc=0
-	"$bench" --tier mock --fail-at "$v" >"$tmp/bad.txt" 2>&1 || rc=$?
-	if ((rc != 2)) || ! grep -qF "bad value '$v' for --fail-at" "$tmp/bad.txt"; then
-		cat "$tmp/bad.txt"
-		echo "bench smoke: --fail-at $v was not refused (rc $rc)" >&2
-		exit 1
-	fi
-done
-rc=0
-"$bench" --tier mock --fail-at pass:nope:$P >"$tmp/bad.txt" 2>&1 || rc=$?
-if ((rc != 2)) || ! grep -qF -- "--fail-at: no row 'nope'" "$tmp/bad.txt"; then
-	cat "$tmp/bad.txt"
-	echo "bench smoke: --fail-at on a row that does not exist was not refused (rc $rc)" >&2
-	exit 1
-fi
+refused --fail-at "bad value '@' for --fail-at" pass:storm pass:storm:nobody never:storm:$P :storm:$P pass::$P
+refused --fail-at "--fail-at: no row 'nope'" pass:nope:$P
 echo "bench smoke: --fail-at: a failed cell fails its row and the rows after it, nothing else"
 
 echo "bench smoke: PASS (checks that every scenario and contender ran and printed sane JSON;" \
