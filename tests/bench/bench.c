@@ -1148,6 +1148,7 @@ static void report_allocs(struct run *r, const char *host, uint64_t n)
  * contenders' (run_rep_interleaved). */
 struct mrow {
 	uint64_t groups; /* all passes */
+	uint64_t per_pass; /* groups a pass */
 	uint64_t done; /* groups measured so far */
 	uint64_t nlat; /* entries of lat[] so far */
 	uint64_t *lat;
@@ -1165,7 +1166,7 @@ struct mrow {
  * once (warm_groups): how far the library reads ahead depends on the depth
  * of the queue. */
 static int row_prepare(unsigned int h, struct run *r, struct result *res,
-		       struct mrow *mr, unsigned int passes)
+		       struct mrow *mr, unsigned int passes, bool split)
 {
 	const struct row *row = r->row;
 	uint64_t groups = row_faults(h, row) / cfg.group, warm, a0, ta0;
@@ -1180,7 +1181,9 @@ static int row_prepare(unsigned int h, struct run *r, struct result *res,
 	pick_active(r, row);
 	if (!groups)
 		groups = 1;
-	mr->groups = groups * passes;
+	/* Each pass the row's groups, or with split a share of them. */
+	mr->groups = split ? groups : groups * passes;
+	mr->per_pass = split ? (groups + passes - 1) / passes : groups;
 	warm = groups / 10;
 	if (warm < 2048 / cfg.group)
 		warm = 2048 / cfg.group;
@@ -1356,7 +1359,7 @@ static int measure_row(struct run *r, unsigned int h, struct result *res)
 	char label[200];
 	int rc;
 
-	rc = row_prepare(h, r, res, &mr, 1);
+	rc = row_prepare(h, r, res, &mr, 1, false);
 	if (rc)
 		goto out;
 	if (RUNNING_ON_VALGRIND)
@@ -2800,11 +2803,10 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 	struct mrow *mrs = calloc(ncells, sizeof(*mrs));
 	struct result **res = calloc(ncells, sizeof(*res));
 	bool *dead = calloc(ncells, sizeof(*dead));
-	uint64_t *want = calloc(ncells, sizeof(*want));
 	unsigned int passes = cfg.loaded_passes, most = 0;
 	int rc;
 
-	if (!runs || !mrs || !res || !dead || !want) {
+	if (!runs || !mrs || !res || !dead) {
 		fprintf(stderr, "iopf-bench: out of memory\n");
 		exit(1);
 	}
@@ -2834,15 +2836,12 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 				continue;
 			runs[k].row = &rows[c->rowi[i]];
 			res[k] = res_at(h, c->rowi[i], c->ci, rep);
-			rc = row_prepare(h, &runs[k], res[k], &mrs[k], passes);
+			rc = row_prepare(h, &runs[k], res[k], &mrs[k], passes,
+					 split);
 			if (rc) {
 				cell_failed_from(h, rep, c, &runs[k], i, rc);
 				dead[k] = true;
 			}
-			if (split)
-				mrs[k].groups /= passes;
-			want[k] = split ? (mrs[k].groups + passes - 1) / passes
-					: mrs[k].groups / passes;
 		}
 		for (unsigned int p = 0; p < passes; p++)
 			for (unsigned int j = 0; j < ncells; j++) {
@@ -2852,7 +2851,8 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 				if (dead[k] || i >= cells[k]->nr)
 					continue;
 				rc = row_pass(&runs[k], host_names[h], res[k],
-					      &mrs[k], want[k], cfg.pass_ms);
+					      &mrs[k], mrs[k].per_pass,
+					      cfg.pass_ms);
 				if (rc) {
 					cell_failed_from(h, rep, cells[k],
 							 &runs[k], i, rc);
@@ -2885,7 +2885,6 @@ static void run_rep_interleaved(unsigned int h, unsigned int rep,
 	free(mrs);
 	free(res);
 	free(dead);
-	free(want);
 }
 
 /* Every (row, contender) cell of family fam on host h, rep after rep,
